@@ -1,0 +1,205 @@
+"""The contract every CRM dialect implements.
+
+A dialect declares what it can do in :class:`Capabilities`; what it cannot
+do raises :class:`~crmdesk.core.errors.Unsupported` (the defaults below),
+never a fake answer.  All methods are coroutines; adapters are handed their
+HTTP client, they do not create one per request.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from crmdesk.core.errors import Unsupported
+from crmdesk.core.query import ALL_OPS, Op, Query
+from crmdesk.core.records import Page, PageRequest, Record, RecordRef, UserInfo, Value, Version
+from crmdesk.core.schema import ModuleDef, ModuleInfo, Option
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    operators: frozenset[Op] = ALL_OPS
+    #: OR groups, and groups inside groups.
+    or_filters: bool = True
+    nested_filters: bool = True
+    #: More than one sort key.
+    multi_sort: bool = True
+    #: The list call can report the total number of matching records.
+    total_count: bool = True
+    max_page_size: int | None = None
+    relationships: bool = True
+    create_related: bool = False
+    search: bool = True
+    #: update() checks expected_version and raises Conflict.
+    optimistic_locking: bool = False
+    favorites: bool = False
+    tags: bool = False
+    picklist_admin: bool = False
+    picklist_dependencies: bool = False
+    lead_conversion: bool = False
+    sync: bool = False
+    bulk: bool = False
+    files: bool = False
+    raw_request: bool = False
+    #: Sign-in methods this dialect offers (values for ConnectionProfile.auth).
+    auth_methods: tuple[str, ...] = ("password",)
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """The answer to an API-console request.  Headers are already stripped of secrets."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body_text: str
+    json: Any = None
+    is_json: bool = False
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What ``sync`` reports since a time: ids updated (or created) and deleted."""
+
+    updated: tuple[Record, ...] = ()
+    deleted: tuple[str, ...] = ()
+    until: datetime | None = None
+    more: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PicklistDependency:
+    source_field: str
+    target_field: str
+    #: source value → allowed target values
+    mapping: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class Backend(abc.ABC):
+    """One connection to one CRM.  Subclasses set ``dialect`` and ``capabilities``."""
+
+    dialect: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    # -- session ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Sign in (raising AuthError / ConfigurationError / Unavailable …)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Log out where the CRM has a logout call, and release the HTTP client."""
+
+    # -- metadata --------------------------------------------------------------------
+    @abc.abstractmethod
+    async def modules(self) -> list[ModuleInfo]: ...
+
+    @abc.abstractmethod
+    async def describe(self, module: str) -> ModuleDef: ...
+
+    async def options(self, module: str, field_name: str) -> tuple[Option, ...]:
+        mdef = await self.describe(module)
+        fdef = mdef.field(field_name)
+        return fdef.options if fdef else ()
+
+    async def me(self) -> UserInfo:
+        raise Unsupported("This CRM does not tell who is signed in.")
+
+    # -- records ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_records(self, module: str, query: Query, page: PageRequest) -> Page: ...
+
+    async def count(self, module: str, query: Query) -> int | None:
+        """Total matching records, or None when the CRM cannot say."""
+        return (await self.list_records(module, query, PageRequest(size=1))).total
+
+    @abc.abstractmethod
+    async def get(self, module: str, record_id: str) -> Record: ...
+
+    @abc.abstractmethod
+    async def create(self, module: str, values: Mapping[str, Value]) -> Record: ...
+
+    @abc.abstractmethod
+    async def update(
+        self,
+        module: str,
+        record_id: str,
+        changes: Mapping[str, Value],
+        expected_version: Version | None = None,
+    ) -> Record:
+        """Send only ``changes``; raise Conflict (with the current record) on a version clash."""
+
+    @abc.abstractmethod
+    async def delete(self, module: str, record_id: str) -> None: ...
+
+    # -- relationships ---------------------------------------------------------------
+    async def related(
+        self, module: str, record_id: str, link: str, query: Query, page: PageRequest
+    ) -> Page:
+        raise Unsupported("This CRM's API cannot list related records.")
+
+    async def link(self, module: str, record_id: str, link: str, related_id: str) -> None:
+        raise Unsupported("This CRM's API cannot link records.")
+
+    async def unlink(self, module: str, record_id: str, link: str, related_id: str) -> None:
+        raise Unsupported("This CRM's API cannot unlink records.")
+
+    async def create_related(
+        self, module: str, record_id: str, link: str, values: Mapping[str, Value]
+    ) -> Record:
+        raise Unsupported("This CRM's API cannot create a related record in one call.")
+
+    # -- search ----------------------------------------------------------------------
+    async def search(
+        self, text: str, modules: Sequence[str] | None = None, limit: int = 20
+    ) -> list[RecordRef]:
+        raise Unsupported("This CRM's API has no global search.")
+
+    # -- optional capabilities -------------------------------------------------------
+    async def raw_request(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+    ) -> RawResponse:
+        raise Unsupported("This connection has no API console.")
+
+    async def set_favorite(self, module: str, record_id: str, favorite: bool) -> None:
+        raise Unsupported("This CRM's API has no favorites.")
+
+    async def tags(self, module: str, record_id: str) -> tuple[str, ...]:
+        raise Unsupported("This CRM's API has no tags.")
+
+    async def add_tags(self, module: str, record_id: str, tags: Sequence[str]) -> None:
+        raise Unsupported("This CRM's API has no tags.")
+
+    async def remove_tag(self, module: str, record_id: str, tag: str) -> None:
+        raise Unsupported("This CRM's API has no tags.")
+
+    async def sync(self, module: str, since: datetime) -> Changes:
+        raise Unsupported("This CRM's API cannot list changes since a time.")
+
+    async def picklist_dependencies(self, module: str) -> list[PicklistDependency]:
+        raise Unsupported("This CRM's API does not expose picklist dependencies.")
+
+    async def add_picklist_value(self, module: str, field_name: str, value: str) -> None:
+        raise Unsupported("This CRM's API cannot change picklists.")
+
+    async def rename_picklist_value(self, module: str, field_name: str, old: str, new: str) -> None:
+        raise Unsupported("This CRM's API cannot change picklists.")
+
+    async def delete_picklist_value(
+        self, module: str, field_name: str, value: str, replacement: str
+    ) -> None:
+        raise Unsupported("This CRM's API cannot change picklists.")
+
+    async def convert_lead(
+        self, lead_id: str, targets: Mapping[str, Mapping[str, Value]]
+    ) -> dict[str, str]:
+        raise Unsupported("This CRM's API cannot convert leads.")
