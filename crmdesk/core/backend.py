@@ -60,6 +60,10 @@ class RawResponse:
     json: Any = None
     is_json: bool = False
     elapsed_ms: float = 0.0
+    #: The URL that was requested (secrets redacted), for "copy as curl"; "" when unknown.
+    url: str = ""
+    #: The request's headers as sent; the console replaces credentials with placeholders.
+    request_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
