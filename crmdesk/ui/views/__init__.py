@@ -1,0 +1,1 @@
+"""Widgets that show the models; each one small, none of them talks to a backend."""

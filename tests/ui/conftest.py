@@ -1,0 +1,36 @@
+"""Fixtures for the Qt tests: a qasync loop per test, the fake backend, a task runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from helpers.fake_backend import FakeBackend
+from helpers.qasync_loop import AsyncDriver, RecordingSink, qasync_loop
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from crmdesk.ui.tasks import TaskRunner
+
+
+@pytest.fixture
+def aio(qapp: QApplication, qtbot: QtBot) -> Iterator[AsyncDriver]:
+    with qasync_loop(qapp) as loop:
+        yield AsyncDriver(loop, qtbot)
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def runner(aio: AsyncDriver, sink: RecordingSink) -> Iterator[TaskRunner]:
+    r = TaskRunner(sink)
+    yield r
+    r.cancel_all()
