@@ -235,7 +235,15 @@ def parse_fields(
             id_field = _relate_id_for(fname, raw_fields)
             if id_field is not None:
                 name_of_id[id_field] = fname
+    for fname, extra_spec in ext.items():
+        pair = extra_spec.get("name_field")
+        if fname in raw_fields and isinstance(pair, str) and pair in raw_fields:
+            name_of_id[fname] = pair
+        id_name = extra_spec.get("id_name")
+        if fname in raw_fields and isinstance(id_name, str) and id_name in raw_fields:
+            name_of_id[id_name] = fname
     relate_names = set(name_of_id.values())
+    ext_links = _extension_links(extension)
 
     fields: list[FieldDef] = []
     links: list[LinkDef] = []
@@ -246,14 +254,18 @@ def parse_fields(
         non_db = spec.get("source") == "non-db"
         flabel = parse_text(extra.get("label")) or humanize(fname)
         if wire_type == "link":
-            target = parse_text(extra.get("module")) or _link_target(fname, module, known)
+            lext = ext_links.get(fname, extra)
+            target = parse_text(lext.get("module")) or _link_target(fname, module, known)
+            card = str(lext.get("cardinality") or "")
             links.append(
                 LinkDef(
                     name=fname,
-                    label=flabel,
+                    label=parse_text(lext.get("label")) or flabel,
                     target_module=target,
-                    cardinality=Cardinality.ONE if fname in _TO_ONE_LINKS else Cardinality.MANY,
-                    relationship=str(spec.get("relationship") or ""),
+                    cardinality=Cardinality(card)
+                    if card in {"one", "many"}
+                    else (Cardinality.ONE if fname in _TO_ONE_LINKS else Cardinality.MANY),
+                    relationship=str(spec.get("relationship") or lext.get("relationship") or ""),
                 )
             )
             continue
@@ -303,6 +315,8 @@ def parse_fields(
         )
     names = {f.name for f in fields}
     name_field = "name" if "name" in names else ("last_name" if "last_name" in names else "id")
+    if extension and extension.get("name_field") in names:
+        name_field = str(extension["name_field"])
     list_fields = tuple(str(x) for x in extension.get("list_fields", ())) if extension else ()
     mlabel = label or (parse_text(extension.get("label")) if extension else None) or module
     raw: dict[str, Any] = {"fields": raw_fields}
@@ -346,6 +360,13 @@ def _extension_fields(extension: Mapping[str, Any] | None) -> dict[str, Mapping[
         return {str(k): v for k, v in fields.items() if isinstance(v, Mapping)}
     if isinstance(fields, list):
         return {str(v["name"]): v for v in fields if isinstance(v, Mapping) and "name" in v}
+    return {}
+
+
+def _extension_links(extension: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    links = extension.get("links") if extension else None
+    if isinstance(links, Mapping):
+        return {str(k): v for k, v in links.items() if isinstance(v, Mapping)}
     return {}
 
 
