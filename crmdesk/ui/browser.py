@@ -1,0 +1,120 @@
+"""Browsing as operations: open the module list, a module, a record.
+
+The controller between one Backend and the models; it never touches widgets,
+it announces results with signals.  Every load runs through the task runner
+under its own slot key, so a newer request supersedes an older one.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from crmdesk.core.backend import Backend
+from crmdesk.core.query import Query, SortKey
+from crmdesk.core.records import Page, PageRequest, Record
+from crmdesk.core.schema import FieldType, ModuleDef
+from crmdesk.ui.models.modules import ModuleTreeModel
+from crmdesk.ui.models.records import Loader, LoaderFactory, RecordTableModel
+from crmdesk.ui.tasks import TaskRunner
+
+
+class Browser(QObject):
+    modules_loaded = Signal()
+    #: A module's definition is known and its first page is on the way.
+    module_opened = Signal(object)  # ModuleDef
+    record_loading = Signal(str)
+    record_loaded = Signal(object, object)  # ModuleDef, Record
+
+    def __init__(
+        self,
+        backend: Backend,
+        runner: TaskRunner,
+        records: RecordTableModel,
+        modules: ModuleTreeModel,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.backend = backend
+        self.runner = runner
+        self.records = records
+        self.modules = modules
+        self.module: ModuleDef | None = None
+        self.record: Record | None = None
+        self._wanted_module: str | None = None
+        self._defs: dict[str, ModuleDef] = {}
+
+    # -- operations ------------------------------------------------------------------
+    def load_modules(self) -> None:
+        self.runner.run("modules", self._load_modules(), label="Loading modules")
+
+    def open_module(self, name: str) -> None:
+        if self._wanted_module == name and self.module is not None and self.module.name == name:
+            return
+        self._wanted_module = name
+        self.module = None
+        self.record = None
+        self.records.clear()
+        self.runner.cancel("record")
+        self.runner.run("module", self._open_module(name), label=f"Opening {name}")
+
+    def open_record(self, record_id: str) -> None:
+        if self.module is None:
+            return
+        mdef = self.module
+        self.record_loading.emit(record_id)
+        self.runner.run("record", self._open_record(mdef, record_id), label="Loading record")
+
+    def refresh(self) -> None:
+        if self.module is None:
+            if self._wanted_module:
+                name, self._wanted_module = self._wanted_module, None
+                self.open_module(name)
+            else:
+                self.load_modules()
+            return
+        self.records.reload()
+        if self.record is not None:
+            self.open_record(self.record.id)
+
+    # -- coroutines ------------------------------------------------------------------
+    async def _load_modules(self) -> None:
+        self.modules.set_modules(await self.backend.modules())
+        self.modules_loaded.emit()
+
+    async def _open_module(self, name: str) -> None:
+        mdef = self._defs.get(name)
+        if mdef is None:
+            mdef = await self.backend.describe(name)
+            self._defs[name] = mdef
+        if self._wanted_module != name:
+            return
+        self.module = mdef
+        self.records.set_source(mdef.columns(), self.loader_factory(mdef))
+        self.module_opened.emit(mdef)
+
+    async def _open_record(self, mdef: ModuleDef, record_id: str) -> None:
+        record = await self.backend.get(mdef.name, record_id)
+        if self.module is not mdef:
+            return
+        self.record = record
+        self.record_loaded.emit(mdef, record)
+
+    def loader_factory(self, mdef: ModuleDef) -> LoaderFactory:
+        backend = self.backend
+        columns = mdef.columns()
+        names = [c.name for c in columns]
+        names += [
+            c.relate_name_field
+            for c in columns
+            if c.type is FieldType.RELATE and c.relate_name_field
+        ]
+
+        def make(sort: tuple[SortKey, ...]) -> Loader:
+            query = Query(sort=sort, fields=tuple(dict.fromkeys(names)))
+
+            async def load(request: PageRequest) -> Page:
+                return await backend.list_records(mdef.name, query, request)
+
+            return load
+
+        return make

@@ -1,0 +1,48 @@
+"""The status bar: connection, module, loaded / total rows, a busy indicator with Cancel."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
+
+from crmdesk.ui.views.detail import plain_label
+
+
+def rows_text(loaded: int, total: int | None, estimate: bool, more: bool) -> str:
+    if total is not None and not (estimate and not more):
+        prefix = "~" if estimate else ""
+        return f"{loaded:,} / {prefix}{total:,} rows"
+    if more:
+        return f"{loaded:,} loaded, more…"
+    return f"{loaded:,} rows"
+
+
+class StatusPanel(QStatusBar):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.connection: QLabel = plain_label()
+        self.module: QLabel = plain_label()
+        self.rows: QLabel = plain_label()
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(90)
+        self.busy.setMaximumHeight(14)
+        self.busy.setTextVisible(False)
+        self.cancel = QToolButton(self)
+        self.cancel.setText("Cancel")
+        self.cancel.setToolTip("Stop what is loading (Ctrl+.)")
+        for widget in (self.busy, self.cancel, self.rows, self.module, self.connection):
+            self.addPermanentWidget(widget)
+        self.set_busy(False)
+
+    def set_connection(self, text: str) -> None:
+        self.connection.setText(text)
+
+    def set_module(self, text: str) -> None:
+        self.module.setText(text)
+
+    def set_rows(self, text: str) -> None:
+        self.rows.setText(text)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy.setVisible(busy)
+        self.cancel.setVisible(busy)
