@@ -66,10 +66,9 @@ _USER = FieldSpec("username", "User name", Where.USERNAME)
 _PASSWORD = FieldSpec("password", "Password", Where.SECRET)
 
 SUGAR_PLATFORM_HELP = (
-    "Sugar keeps one session per user and platform: signing in as 'base' would sign you out "
-    "of the Sugar web page. crmdesk therefore uses its own platform name. Sugar 12 and newer "
-    "refuse platforms they do not know: ask an administrator to add it under Admin → "
-    "Configure API Platforms."
+    "Sugar keeps one session per user and platform, so crmdesk signs in as its own platform "
+    "and does not sign you out of the Sugar web page ('base'). Sugar 12+ refuses unknown "
+    "platforms: an administrator adds it under Admin → Configure API Platforms."
 )
 
 METHODS: tuple[MethodSpec, ...] = (

@@ -8,12 +8,12 @@ from pathlib import Path
 import keyring.backends.fail
 import keyring.backends.null
 import pytest
+from helpers.memory_keyring import MemoryKeyring, use_keyring
 
 from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.storage.connections import ConnectionStore
 from crmdesk.storage.profiles import ProfileStore
 from crmdesk.storage.secrets import KeyringUnavailable, SecretStore, service_name
-from tests.helpers.memory_keyring import MemoryKeyring, use_keyring
 
 PASSWORD = "pw-Q7hZ2vK9-distinctive"
 CLIENT_SECRET = "cs-M3nB8xT1-distinctive"
