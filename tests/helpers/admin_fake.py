@@ -364,3 +364,38 @@ class StagingFakeBackend(FakeBackend):
             changed.append(f)
         changed.append(FieldDef("sla_c", "SLA", FieldType.TEXT, custom=True))
         return ModuleDef("Accounts", "Accounts", tuple(changed), mdef.links)
+
+
+class ScriptedPrompter:
+    """Answers the views' questions from a script, and remembers what it was asked."""
+
+    def __init__(
+        self,
+        texts: Sequence[str | None] = (),
+        choices: Sequence[str | None] = (),
+        confirms: Sequence[bool] = (),
+        path: str | None = None,
+    ) -> None:
+        self.texts = list(texts)
+        self.choices = list(choices)
+        self.confirms = list(confirms)
+        self.path = path
+        self.asked: list[tuple[str, str]] = []
+        self.offered: list[list[str]] = []
+
+    def ask_text(self, parent: object, title: str, label: str, initial: str = "") -> str | None:
+        self.asked.append(("text", label))
+        return self.texts.pop(0)
+
+    def choose(self, parent: object, title: str, label: str, items: list[str]) -> str | None:
+        self.asked.append(("choose", label))
+        self.offered.append(list(items))
+        return self.choices.pop(0)
+
+    def confirm(self, parent: object, title: str, text: str) -> bool:
+        self.asked.append(("confirm", text))
+        return self.confirms.pop(0)
+
+    def save_path(self, parent: object, title: str, suggested: str, filter_: str) -> str | None:
+        self.asked.append(("save", suggested))
+        return self.path

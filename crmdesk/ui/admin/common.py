@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Qt
@@ -73,9 +73,12 @@ class StatusLine(QLabel):
         self.setText(text)
 
     def error(self, exc: BaseException) -> None:
+        self.problem(describe_error(exc))
+
+    def problem(self, text: str) -> None:
         self.is_error = True
         self.setStyleSheet("color: #a11;")
-        self.setText(describe_error(exc))
+        self.setText(text)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -175,7 +178,3 @@ class DialogPrompter:
 
         path, _ = QFileDialog.getSaveFileName(parent, title, suggested, filter_)
         return path or None
-
-
-async def gather_ok(*aws: Awaitable[T]) -> list[T | BaseException]:
-    return list(await asyncio.gather(*aws, return_exceptions=True))

@@ -47,6 +47,9 @@ def make_table(parent: QWidget, proxy: RowFilterProxy, *, sortable: bool = True)
     view = QTableView(parent)
     view.setModel(proxy)
     view.setSortingEnabled(sortable)
+    # Start in the CRM's own order; a click on a header sorts.
+    view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+    proxy.sort(-1)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -331,8 +334,7 @@ class MetadataInspector(QWidget):
         try:
             await off_thread(_write_text, path, text)
         except OSError as exc:
-            self.status.info(f"Could not write {path}: {exc.strerror or exc}.")
-            self.status.is_error = True
+            self.status.problem(f"Could not write {path}: {exc.strerror or exc}.")
             return
         self.status.info(f"Exported {len(mdef.fields)} fields to {path}.")
 
