@@ -109,10 +109,16 @@ def safe_query(query: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def safe_url(url: str) -> str:
+    """``url`` with known secrets redacted and secret-looking query values as placeholders.
+
+    Redaction runs on the pieces, before placeholders go in, so that the placeholders
+    survive (a final pass would mask ``token=<token>`` again).
+    """
     parts = urlsplit(url)
-    query = safe_query(parse_qsl(parts.query, keep_blank_values=True))
-    cleaned = urlunsplit(parts._replace(query=urlencode(query, safe="<>")))
-    return redact(cleaned)
+    query = urlencode(safe_query(parse_qsl(parts.query, keep_blank_values=True)), safe="<>")
+    return urlunsplit(
+        (parts.scheme, redact(parts.netloc), redact(parts.path), query, redact(parts.fragment))
+    )
 
 
 def sanitize_json(value: Any) -> Any:
@@ -212,11 +218,10 @@ def validate(method: str, path: str, body_text: str) -> str:
 def curl_command(request: ConsoleRequest, response: ShownResponse | None) -> str:
     """A curl command line for ``request``, credentials replaced by placeholders."""
     if response is not None and response.url:
-        url = response.url
+        url = safe_url(response.url)
     else:
         qs = urlencode(safe_query(request.query), safe="<>")
-        url = "<api-base>/" + request.path.lstrip("/") + (f"?{qs}" if qs else "")
-        url = redact(url)
+        url = "<api-base>/" + redact(request.path.lstrip("/")) + (f"?{qs}" if qs else "")
     parts = ["curl", "-X", request.method, url]
     headers = dict(response.request_headers) if response is not None else {}
     lower = {k.lower() for k in headers}
@@ -225,14 +230,15 @@ def curl_command(request: ConsoleRequest, response: ShownResponse | None) -> str
     if request.body_text.strip() and "content-type" not in lower:
         headers["Content-Type"] = "application/json"
     for name, value in safe_headers(headers).items():
-        parts += ["-H", f"{name}: {value}"]
+        parts += ["-H", f"{redact(name)}: {value}"]
     if request.body_text.strip():
         try:
             body = json.dumps(sanitize_json(request.body()), ensure_ascii=False)
         except ValueError:
-            body = redact(request.body_text)
-        parts += ["--data-raw", body]
-    return redact(" ".join(shlex.quote(p) for p in parts))
+            body = request.body_text
+        parts += ["--data-raw", redact(body)]
+    # Every piece is redacted above; a pass over the whole line would mask the placeholders.
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 HEADER_COLUMNS: tuple[Column[tuple[str, str]], ...] = (
