@@ -85,6 +85,12 @@ def error_for(response: httpx.Response, *, token_endpoint: bool = False) -> CrmE
     what = _what(response)
     if token_endpoint:
         return _token_error(response, text)
+    if status in (502, 503, 504):
+        return Unavailable(
+            f"SuiteCRM is unavailable (HTTP {status}, {what}).",
+            advice="The CRM or a proxy in front of it is down or overloaded. Retry in a moment.",
+            status=status,
+        )
     if not text.strip():
         if status >= 500:
             return ServerError(

@@ -3,7 +3,8 @@
 What v8 can express: ``filter[<field>][<op>]=<value>`` with eq/neq/gt/gte/lt/lte/like,
 one ``filter[operator]=and|or`` over all of them, one sort field.  So: CONTAINS and
 STARTS become ``like`` with explicit ``%``; BETWEEN becomes gte + lte (only under
-AND); EMPTY is ``eq ""`` (rows holding NULL are not matched) and NOT_EMPTY ``neq ""``.
+AND); EMPTY is ``eq ""`` (rows holding NULL are not matched).  NOT_EMPTY is not
+offered: ``neq ""`` treats NULL differently from one database to the next.
 IN / NOT_IN, nested groups of mixed kinds, two conditions on the same field and
 operator, and more than one sort key raise :class:`Unsupported` before any request.
 ``%`` and ``_`` inside a CONTAINS / STARTS value keep their SQL LIKE meaning.
@@ -33,7 +34,6 @@ SUPPORTED_OPS = frozenset(
         Op.STARTS,
         Op.BETWEEN,
         Op.EMPTY,
-        Op.NOT_EMPTY,
     }
 )
 _DIRECT = {Op.EQ: "eq", Op.NEQ: "neq", Op.LT: "lt", Op.LTE: "lte", Op.GT: "gt", Op.GTE: "gte"}
@@ -132,8 +132,6 @@ def filter_params(
             add(cond.field, "like", f"{format_value(_one(cond), fdef)}%")
         elif cond.op is Op.EMPTY:
             add(cond.field, "eq", "")
-        elif cond.op is Op.NOT_EMPTY:
-            add(cond.field, "neq", "")
         elif cond.op is Op.BETWEEN:
             if kind != "and" and len(leaves) > 1:
                 raise Unsupported(
