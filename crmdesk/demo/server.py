@@ -38,7 +38,7 @@ DIALECT_APPS: dict[str, str] = {
     "suitecrm": "crmdesk.demo.suitecrm:create_app",
     # "sugarcrm": "crmdesk.demo.sugarcrm:create_app",
     # "espocrm": "crmdesk.demo.espocrm:create_app",
-    # "vtiger": "crmdesk.demo.vtiger:create_app",
+    "vtiger": "crmdesk.demo.vtiger:create_app",
 }
 
 
@@ -242,6 +242,9 @@ class DemoServer:
         c = self.credentials
         options: dict[str, str] = {}
         username = c.username if auth in ("password", "hmac", "api_key_user") else ""
+        if dialect == "vtiger":  # "rest" or "webservice"; both sign in with the access key
+            auth = "webservice" if auth == "password" else auth
+            username = c.username
         if dialect == "suitecrm":
             options["client_id"] = c.cc_client_id if auth == "client_credentials" else c.client_id
         return ConnectionProfile(
@@ -259,6 +262,8 @@ class DemoServer:
         """The secrets for :meth:`profile`: keys ``password``, ``client_secret``, ``api_key``,
         ``secret_key`` as the sign-in method needs them."""
         c = self.credentials
+        if dialect == "vtiger":
+            return Secrets(access_key=c.api_key)
         if dialect == "suitecrm":
             if auth == "client_credentials":
                 return Secrets(client_secret=c.cc_client_secret)
