@@ -37,7 +37,7 @@ from crmdesk.demo.store import Store
 DIALECT_APPS: dict[str, str] = {
     "suitecrm": "crmdesk.demo.suitecrm:create_app",
     # "sugarcrm": "crmdesk.demo.sugarcrm:create_app",
-    # "espocrm": "crmdesk.demo.espocrm:create_app",
+    "espocrm": "crmdesk.demo.espocrm:create_app",
     "vtiger": "crmdesk.demo.vtiger:create_app",
 }
 
