@@ -36,7 +36,7 @@ from crmdesk.demo.store import Store
 #: dialect → "module:factory"; the factory is ``create_app(store, credentials) -> ASGI app``.
 DIALECT_APPS: dict[str, str] = {
     "suitecrm": "crmdesk.demo.suitecrm:create_app",
-    # "sugarcrm": "crmdesk.demo.sugarcrm:create_app",
+    "sugarcrm": "crmdesk.demo.sugarcrm:create_app",
     "espocrm": "crmdesk.demo.espocrm:create_app",
     "vtiger": "crmdesk.demo.vtiger:create_app",
 }

@@ -766,7 +766,7 @@ def parse_field(
     mod_strings: Mapping[str, Any],
     app_strings: Mapping[str, Any],
     acl_read_only: frozenset[str] = frozenset(),
-    id_fields_with_relate: Mapping[str, str] | None = None,
+    id_fields_with_relate: Mapping[str, tuple[str, str]] | None = None,
 ) -> FieldDef | None:
     """One vardef → FieldDef (None for link fields, which become LinkDefs)."""
     name = vardef.get("name")
@@ -787,14 +787,27 @@ def parse_field(
         relate_module = str(vardef.get("module") or "") or None
         if native == "assigned_user_name":
             relate_module = relate_module or "Users"
-    if native == "relate" and str(vardef.get("rname") or "") == "id":
+    rname = str(vardef.get("rname") or "")
+    #: A relate field that only shows the related record's name (account_name …).
+    name_only = native == "relate" and rname != "id" and custom_type != "teamset"
+    if name_only:
+        ftype = FieldType.TEXT
+        relate_module = None
+    if native == "relate" and rname == "id":
         # account_id-style relate ids: the id itself, the name lives in another field.
         ftype = FieldType.RELATE
-    if native == "id" and id_fields_with_relate and name in id_fields_with_relate:
+    if (
+        native in ("id", "relate", "assigned_user_name")
+        and id_fields_with_relate
+        and name in id_fields_with_relate
+    ):
         ftype = FieldType.RELATE
-        relate_name = id_fields_with_relate[name]
-    if native in ("assigned_user_name",) and id_fields_with_relate:
-        relate_name = id_fields_with_relate.get(name)
+        relate_name, target = id_fields_with_relate[name]
+        relate_module = target or relate_module or str(vardef.get("module") or "") or None
+    if name == "email1":
+        ftype = FieldType.EMAIL
+    if native == "email":
+        ftype = FieldType.UNKNOWN
     options: tuple[Option, ...] = ()
     opt_name = vardef.get("options")
     if ftype in (FieldType.ENUM, FieldType.MULTIENUM) and isinstance(opt_name, str):
@@ -805,21 +818,20 @@ def parse_field(
     read_only = (
         _truthy(vardef.get("readonly"))
         or (_truthy(vardef.get("calculated")) and _truthy(vardef.get("enforced")))
-        or native in ("id", "fullname")
+        or name == "id"
+        or native == "fullname"
+        or name_only
+        or name in ("my_favorite", "following", "deleted")
         or name in ("date_entered", "date_modified", "created_by", "modified_user_id")
         or name in ("created_by_name", "modified_by_name")
         or name in acl_read_only
         or ftype is FieldType.UNKNOWN
-        or (native == "relate" and source == "non-db" and str(vardef.get("rname")) != "id")
     )
     visible = (
         native not in _HIDDEN_TYPES
         and ftype is not FieldType.ID
-        and name
-        not in (
-            "deleted",
-            "email",
-        )
+        and not name_only
+        and name not in ("deleted", "email", "my_favorite", "following")
     )
     label = (
         _label(vardef.get("vname"), mod_strings, app_strings)
@@ -871,7 +883,7 @@ def parse_module(
     aps = app_strings or {}
     ro = acl_read_only_fields(acl)
     # relate fields that name an id field: account_name → account_id, assigned_user_name → …
-    id_to_name: dict[str, str] = {}
+    id_to_name: dict[str, tuple[str, str]] = {}
     for fd in raw_fields.values():
         if (
             isinstance(fd, Mapping)
@@ -879,7 +891,7 @@ def parse_module(
             and str(fd.get("rname") or "") != "id"
             and isinstance(fd.get("id_name"), str)
         ):
-            id_to_name.setdefault(fd["id_name"], str(fd.get("name")))
+            id_to_name.setdefault(fd["id_name"], (str(fd.get("name")), str(fd.get("module") or "")))
     fields: list[FieldDef] = []
     links: list[LinkDef] = []
     for key, fd in raw_fields.items():
