@@ -36,7 +36,10 @@ def format_value(fdef: FieldDef, value: Value) -> str:
     if kind is FieldType.CURRENCY and isinstance(value, int | float | Decimal):
         amount = f"{value:,.2f}"
         return f"{fdef.currency} {amount}" if fdef.currency else amount
-    if kind is FieldType.DECIMAL and isinstance(value, Decimal | float):
+    if isinstance(value, Decimal):
+        # normalize() drops trailing zeros; "f" keeps 0E-8 or 1E+2 out of sight.
+        return f"{value.normalize():,f}"
+    if kind is FieldType.DECIMAL and isinstance(value, float):
         return f"{value:,}"
     if kind is FieldType.INT and isinstance(value, int):
         return str(value)

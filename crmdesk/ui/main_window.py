@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         for widget in (self.module_tree, middle, self.detail):
             splitter.addWidget(widget)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([200, 720, 360])
+        splitter.setSizes([170, 780, 330])
         self.setCentralWidget(splitter)
         self.resize(self.sizeHint())
         return splitter

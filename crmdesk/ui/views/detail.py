@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -48,6 +49,8 @@ class DetailPane(QScrollArea):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.record_id: str | None = None
         self._values: dict[str, QLabel] = {}
+        #: Fields of the shown record that have no value (listed at the end of the pane).
+        self.empty_fields: list[str] = []
         self.title = plain_label()
         self.show_message("Select a record to see its details.")
 
@@ -57,6 +60,7 @@ class DetailPane(QScrollArea):
     def show_message(self, text: str) -> None:
         self.record_id = None
         self._values = {}
+        self.empty_fields = []
         body, layout = self._body()
         note = plain_label(text)
         note.setWordWrap(True)
@@ -79,22 +83,38 @@ class DetailPane(QScrollArea):
         layout.addWidget(title)
         layout.addWidget(subtitle)
         form = QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setVerticalSpacing(5)
         values: dict[str, QLabel] = {}
+        empty: list[FieldDef] = []
         for fdef in shown_fields(mdef):
             value = record.get(fdef.name)
             if fdef.type is FieldType.RELATE and fdef.relate_name_field:
                 value = record.get(fdef.relate_name_field) or value
-            label = plain_label(format_value(fdef, value))
+            text = format_value(fdef, value)
+            if not text:
+                empty.append(fdef)
+                continue
+            label = plain_label(text)
             label.setWordWrap(True)
             label.setTextInteractionFlags(_SELECTABLE)
+            # Long unbreakable values (URLs) are clipped, not allowed to widen the pane.
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setToolTip(text if len(text) > 40 else "")
             name = plain_label(f"{fdef.label}:")
             name.setBuddy(label)
             form.addRow(name, label)
             values[fdef.name] = label
         layout.addLayout(form)
+        self.empty_fields = [f.name for f in empty]
+        if empty:
+            note = plain_label("No value: " + ", ".join(f.label for f in empty))
+            note.setWordWrap(True)
+            note.setEnabled(False)
+            layout.addSpacing(8)
+            layout.addWidget(note)
         layout.addStretch(1)
         self._values = values
         self.title = title

@@ -10,11 +10,11 @@ from crmdesk.ui.models.records import RecordTableModel
 
 #: Starting widths per field type, in characters.
 _WIDTHS = {
-    FieldType.TEXT: 22,
+    FieldType.TEXT: 16,
     FieldType.EMAIL: 26,
-    FieldType.PHONE: 16,
+    FieldType.PHONE: 17,
     FieldType.URL: 26,
-    FieldType.ENUM: 14,
+    FieldType.ENUM: 13,
     FieldType.MULTIENUM: 20,
     FieldType.DATE: 11,
     FieldType.DATETIME: 16,
@@ -22,8 +22,10 @@ _WIDTHS = {
     FieldType.DECIMAL: 12,
     FieldType.INT: 9,
     FieldType.BOOL: 7,
-    FieldType.RELATE: 22,
+    FieldType.RELATE: 20,
 }
+#: The first column names the record: give it room.
+_FIRST_COLUMN = 28
 
 
 class RecordTableView(QTableView):
@@ -75,7 +77,8 @@ class RecordTableView(QTableView):
         char = self.fontMetrics().averageCharWidth()
         header = self.horizontalHeader()
         for col, fdef in enumerate(self._model.columns):
-            header.resizeSection(col, char * _WIDTHS.get(fdef.type, 18) + 16)
+            chars = _FIRST_COLUMN if col == 0 else _WIDTHS.get(fdef.type, 16)
+            header.resizeSection(col, char * chars + 16)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:

@@ -30,6 +30,8 @@ class StatusPanel(QStatusBar):
         self.cancel = QToolButton(self)
         self.cancel.setText("Cancel")
         self.cancel.setToolTip("Stop what is loading (Ctrl+.)")
+        for label in (self.rows, self.module, self.connection):
+            label.setContentsMargins(10, 0, 10, 0)
         for widget in (self.busy, self.cancel, self.rows, self.module, self.connection):
             self.addPermanentWidget(widget)
         self.set_busy(False)

@@ -1,0 +1,5 @@
+"""``python -m crmdesk``."""
+
+from crmdesk.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The command line, including a real ``--demo --screenshot`` run in a child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crmdesk.app import build_parser, main
+
+
+def test_profile_is_not_implemented_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--profile", "work"]) == 2
+    assert "not implemented yet" in capsys.readouterr().err
+
+
+def test_without_demo_there_is_nothing_to_open(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "--demo" in capsys.readouterr().err
+
+
+def test_unknown_dialect_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--demo", "dynamics"]) == 2
+    assert "unknown dialect" in capsys.readouterr().err
+
+
+def test_demo_defaults_to_suitecrm() -> None:
+    args = build_parser().parse_args(["--demo", "--screenshot", "x.png"])
+    assert args.demo == "suitecrm"
+    assert args.screenshot == Path("x.png")
+
+
+def test_demo_screenshot_writes_a_png(tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-m", "crmdesk", "--demo", "--screenshot", str(shot)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(data) > 20_000  # a window full of rows, not a blank grab
