@@ -307,7 +307,9 @@ async def test_meta_fields_mapping() -> None:
     assert contacts.field("primary_address_city").label == "Primary address city"  # type: ignore[union-attr]
     accounts = mdef_for("Accounts")
     assert accounts is not None
-    assert accounts.link("member_of").target_module == "Accounts"
+    member_of = accounts.link("member_of")
+    assert member_of is not None
+    assert member_of.target_module == "Accounts"
     assert "fields" in accounts.raw
 
 
