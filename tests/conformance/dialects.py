@@ -137,3 +137,51 @@ ESPOCRM = DialectSpec(
 )
 
 DIALECTS = (*DIALECTS, ESPOCRM)
+
+
+SUGARCRM = DialectSpec(
+    name="sugarcrm",
+    auths=("password",),
+    module="Contacts",
+    text_field="last_name",
+    date_field="birthdate",
+    optional_text_field="description",
+    email_field="email1",
+    created_field="date_entered",
+    round_trips=(
+        (
+            "Contacts",
+            {
+                "last_name": "Ref & Co <b>Ü</b> \"quoted\" 'single'",
+                "first_name": "Zoë",
+                "do_not_call": True,
+                "birthdate": date(1990, 5, 17),
+                "lead_source": "Web Site",
+                "lawful_basis": ("consent", "contract"),
+                "description": "line one\nline two",
+            },
+            {
+                "last_name": "<i>changed</i> & 'again'",
+                "do_not_call": False,
+                "birthdate": None,
+                "lawful_basis": ("legitimate_interest",),
+            },
+        ),
+        (
+            "Opportunities",
+            {
+                "name": "Deal <b>&</b> 'co'",
+                "amount": Decimal("12345.67"),
+                "date_closed": date(2027, 1, 31),
+                "sales_stage": "Prospecting",
+                "probability": 10,
+            },
+            {"amount": Decimal("99.5"), "sales_stage": "Closed Won", "probability": 100},
+        ),
+    ),
+    link=("Accounts", "contacts", "Contacts"),
+    link_required={"Accounts": {"name": "Link test account"}, "Contacts": {}},
+    list_path=r"/sugarcrm/rest/v11_4/Contacts/filter$",
+)
+
+DIALECTS = (*DIALECTS, SUGARCRM)
