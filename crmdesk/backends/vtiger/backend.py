@@ -48,6 +48,7 @@ from crmdesk.core.errors import (
     ProtocolError,
     RateLimited,
     ServerError,
+    Unavailable,
     Unsupported,
     ValidationError,
 )
@@ -359,6 +360,12 @@ class VtigerBackend(Backend):
                 retry_after=float(retry) if retry.isdigit() else None,
                 advice="Vtiger limits API calls per day and user by edition. Wait, or ask the "
                 "administrator about the edition's limits.",
+                status=status,
+                detail=detail,
+            )
+        if status in (502, 503, 504):
+            raise Unavailable(
+                f"Vtiger is not reachable right now (HTTP {status}).",
                 status=status,
                 detail=detail,
             )
