@@ -102,6 +102,19 @@ _SUGAR_TYPE = {
     FieldType.UNKNOWN: "varchar",
 }
 _OPS_CMP: dict[str, st.Op] = {"$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte"}
+#: Sugar's sales_probability_dom: the calculated probability of each sales stage.
+SALES_PROBABILITY = {
+    "Prospecting": 10,
+    "Qualification": 20,
+    "Needs Analysis": 25,
+    "Value Proposition": 30,
+    "Id. Decision Makers": 40,
+    "Perception Analysis": 50,
+    "Proposal/Price Quote": 65,
+    "Negotiation/Review": 80,
+    "Closed Won": 100,
+    "Closed Lost": 0,
+}
 _STATUS_TEXT = {
     200: "OK",
     301: "Moved Permanently",
@@ -321,17 +334,21 @@ class SugarApp:
             answer = self.dispatch(req, None)
         except ApiError as exc:
             answer = Answer(exc.status, exc.body(), {"Cache-Control": "no-store"})
-        if (
-            answer.status == 200
-            and method.upper() == "GET"
-            and "etag" not in {k.lower() for k in answer.headers}
-        ):
-            etag = hashlib.md5(json.dumps(answer.body).encode()).hexdigest()
-            answer.headers.setdefault("ETag", etag)
-            answer.headers.setdefault("Cache-Control", "max-age=0, private")
-            if headers.get("if-none-match") == etag:
+        if method.upper() == "GET":
+            self._etag(answer)
+            etag = answer.headers.get("ETag")
+            if etag and headers.get("if-none-match") == etag:
                 return Answer(304, None, answer.headers)
         return answer
+
+    @staticmethod
+    def _etag(answer: Answer) -> None:
+        """GET answers carry an ETag (md5 of the body) and a private max-age, like Sugar."""
+        if answer.status != 200:
+            return
+        if "ETag" not in answer.headers:
+            answer.headers["ETag"] = hashlib.md5(json.dumps(answer.body).encode()).hexdigest()
+        answer.headers.setdefault("Cache-Control", "max-age=0, private")
 
     @staticmethod
     def _version(text: str) -> tuple[int, int]:
@@ -651,9 +668,11 @@ class SugarApp:
                 },
             )
         fields["_hash"] = _md5(fields)
-        out = {
+        out: dict[str, Any] = {
             "fields": fields,
-            "nameFormat": "s f l" if mod.name in ("Contacts", "Leads", "Users") else None,
+            "nameFormat": {"f": "first_name", "l": "last_name", "s": "salutation", "t": "title"}
+            if mod.name in ("Contacts", "Leads", "Users")
+            else None,
             "views": {},
             "layouts": {},
             "isBwcEnabled": False,
@@ -874,7 +893,8 @@ class SugarApp:
     def value_out(module: str, fd: FieldDef, value: Any) -> Any:
         t = fd.type
         if t is FieldType.BOOL:
-            return None if value is None else bool(value)
+            return bool(value)  # every bool vardef here has default '0'
+
         if t is FieldType.INT:
             return None if value is None else int(value)
         if t is FieldType.DECIMAL:
@@ -1404,6 +1424,8 @@ class SugarApp:
         body = req.body if isinstance(req.body, Mapping) else {}
         values, links = self.values_in(module, body, creating=True)
         rid = body.get("id")
+        if module == "Opportunities" and values.get("probability") is None:
+            values["probability"] = SALES_PROBABILITY.get(str(values.get("sales_stage")), 10)
         if rid and self.store.get(module, str(rid), include_deleted=True) is not None:
             raise _invalid(f"Record already exists: {rid} in module: {module}")
         try:
@@ -1673,6 +1695,8 @@ class SugarApp:
                     hdrs,
                 )
                 ans = self.dispatch(sub, user)
+                if sub.method == "GET":
+                    self._etag(ans)
                 headers: dict[str, str] | list[Any] = {
                     "Content-Type": "application/json",
                     **ans.headers,
