@@ -63,6 +63,10 @@ FILTER_OPS = {"eq", "neq", "gt", "gte", "lt", "lte", "like"}
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
+#: Attributes the real server sends as JSON literals, not strings.
+LITERALS: dict[str, Any] = {"portal_account_disabled": False}
+#: Attributes the real server leaves out of Employees (the Users table seen as employees).
+EMPLOYEE_HIDDEN = frozenset({"user_name", "user_hash"})
 #: Fields whose value is the record's display name.
 NAME_ALIASES = {"full_name": "name"}
 CUSTOM_ZERO = "0.00000000"
@@ -402,6 +406,7 @@ ROUTES = [
     _route("/Api/V8/meta/modules", GET="meta_modules"),
     _route("/Api/V8/meta/fields/{module}", GET="meta_fields"),
     _route("/Api/V8/crmdesk/vardefs/{module}", GET="crmdesk_vardefs"),
+    _route("/Api/V8/listview/columns/{module}", GET="listview_columns"),
     _route("/Api/V8/module", POST="create", PATCH="update"),
     _route("/Api/V8/module/{module}", GET="list_records"),
     _route("/Api/V8/module/{module}/{id}", GET="get", DELETE="delete"),
@@ -640,12 +645,16 @@ class SuiteCrmApp:
         mod = self.store.module(module)
         return {f.name for f in mod.fields} | set(self.store.relate_names(module))
 
-    def _attributes(self, module: str, row: Row, fields: list[str] | None) -> dict[str, Any]:
+    def _attributes(
+        self, module: str, row: Row, fields: list[str] | None
+    ) -> dict[str, Any] | list[Any]:
         spec = VARDEFS[module]
         objects = set(spec["object_fields"])
         vardefs = spec["vardefs"]
         names: list[str] = spec["attributes"]
         if fields is not None:
+            if module == "Users" and "user_hash" in fields:
+                return []  # what the real server answered for this field set
             wanted = set(fields)
             names = [n for n in names if n in wanted]
         out: dict[str, Any] = {}
@@ -655,6 +664,8 @@ class SuiteCrmApp:
                 out[n] = wire_value(row[key])
             elif n in objects:
                 out[n] = {}
+            elif n in LITERALS:
+                out[n] = LITERALS[n]
             elif n == "deleted":
                 out[n] = "1" if row.get("deleted") else "0"
             elif n.startswith("jjwg_maps_l") and vardefs.get(n, {}).get("type") == "float":
@@ -667,6 +678,8 @@ class SuiteCrmApp:
         self, module: str, requested: str, row: Row, fields: list[str] | bool | None
     ) -> dict[str, Any]:
         rid = row["id"]
+        if isinstance(fields, list) and requested in BEANS:
+            fields = [f for f in fields if f not in EMPLOYEE_HIDDEN]
         rels = Raw(self._relationships_template(module, requested).replace("\x00", rid))
         attrs: Any = (
             []
@@ -688,10 +701,10 @@ class SuiteCrmApp:
             self._rel_cache[key] = text
         return text
 
-    def _row(self, module: str, record_id: str) -> Row:
+    def _row(self, module: str, record_id: str, *, vnd: bool = True) -> Row:
         row = self.store.get(module, record_id)
         if row is None:
-            raise ApiError(f"{module} module with id {record_id} is not found", vnd=True)
+            raise ApiError(f"{module} module with id {record_id} is not found", vnd=vnd)
         return row
 
     @staticmethod
@@ -813,13 +826,15 @@ class SuiteCrmApp:
     @staticmethod
     def _links(base: str, query: list[tuple[str, str]], size: int, number: int | None,
                pages: int) -> dict[str, str | None]:  # fmt: skip
+        """Slim's paginator: without ``page[number]`` it counts from page 0, so ``next``
+        points at page 1 (the page you have) and ``last`` is set even on a single page."""
         rest = "&".join(f"{k}={v}" for k, v in query if not k.startswith("page["))
         prefix = f"{base}?{rest + '&' if rest else ''}page[size]={size}&page[number]="
-        n = number or 1
+        n = number or 0
         return {
-            "first": None if n == 1 else f"{prefix}1",
-            "prev": None if n == 1 else f"{prefix}{n - 1}",
-            "next": None if n >= pages else f"{prefix}{n + 1 if number else 1}",
+            "first": None if n <= 1 else f"{prefix}1",
+            "prev": None if n <= 1 else f"{prefix}{n - 1}",
+            "next": None if n >= pages else f"{prefix}{n + 1}",
             "last": None if n >= pages else f"{prefix}{pages}",
         }
 
@@ -844,6 +859,7 @@ class SuiteCrmApp:
         user_id = tok.user_id or ADMIN_ID
         row = self._row("Users", user_id)
         attrs = self._attributes("Users", row, None)
+        assert isinstance(attrs, dict)
         for k in ("date_entered", "date_modified"):
             attrs[k] = _user_format(row.get(k))
         attrs["id"] = row["id"]
@@ -857,6 +873,10 @@ class SuiteCrmApp:
     async def meta_modules(self, request: Request, tok: AccessToken) -> Response:
         attrs = {m: {"label": self.store.module(m).label, "access": list(ACCESS)} for m in LISTED}
         return self._json({"data": {"type": "modules", "attributes": attrs}})
+
+    async def listview_columns(self, request: Request, tok: AccessToken, module: str) -> Response:
+        """Always a fatal error with an empty body on PHP 8, as on the real server."""
+        return Response(b"", 500, media_type="text/html; charset=UTF-8")
 
     async def meta_fields(self, request: Request, tok: AccessToken, module: str) -> Response:
         mod = self._module(module, meta=True)
@@ -1050,7 +1070,7 @@ class SuiteCrmApp:
                 'The option "fields" does not exist. Defined options are: "filter", "id", '
                 '"linkFieldName", "moduleName", "page", "sort", "sourceBean".'
             )
-        self._row(mod, id)
+        self._row(mod, id, vnd=False)
         store_link = self._link(mod, link)
         size, number = self._page(query)
         bean = VARDEFS[mod]["bean"]

@@ -2726,6 +2726,7 @@ MODULES: dict[str, dict[str, Any]] = {
             },
             "factor_auth": {"type": "varchar", "required": False, "dbType": "varchar"},
             "factor_auth_interface": {"type": "varchar", "required": False, "dbType": "varchar"},
+            "user_hash": {"type": "varchar", "len": "255", "required": False, "dbType": "varchar"},
         },
         "attributes": [
             "id",

@@ -75,6 +75,8 @@ def main(folder: str) -> None:
                     }
                 else:
                     vardefs[name] = {"type": "varchar", "required": False, "dbType": "varchar"}
+        if module == "Users":  # asked for in list_users, never shown in a record
+            vardefs["user_hash"] = GUESSED["user_hash"]
         rels = item.get("relationships", {})
         out[module] = {
             "bean": bean,
