@@ -211,6 +211,15 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "Case": ("name",),
     "User": ("userName",),
 }
+#: Attributes the real server adds to every ``select`` of the entity.
+ALWAYS_SELECTED: dict[str, tuple[str, ...]] = {
+    "Contact": ("accountIsInactive", "accountId", "accountName"),
+    "Opportunity": ("accountId", "accountName"),
+}
+#: Related lists without ``select`` use the relationship panel's columns.
+RELATED_SELECT: dict[tuple[str, str], str] = {
+    ("Account", "contacts"): "name,salutationName,firstName,lastName,middleName,accountIsInactive",
+}
 TEXT_FILTER: dict[str, tuple[str, ...]] = {
     "Account": ("name", "emailAddress"),
     "Contact": ("name", "emailAddress"),
@@ -325,11 +334,15 @@ _EMPTY_MAP = ("Names", "Columns", "Types")
 class ApiError(Exception):
     """An EspoCRM-style error answer."""
 
-    def __init__(self, status: int, reason: str | None = "", body: Any = None) -> None:
+    def __init__(
+        self, status: int, reason: str | None = "", body: Any = None, *, html: bool = False
+    ) -> None:
         super().__init__(reason or str(status))
         self.status = status
         self.reason = reason
         self.body = body
+        #: the real server sends some empty error bodies as text/html (GlobalSearch without q)
+        self.html = html
 
 
 def _validation(entity: str, fld: str, kind: str) -> ApiError:
@@ -365,7 +378,8 @@ def error_response(err: ApiError) -> Response:
     if err.reason is not None:
         headers["X-Status-Reason"] = err.reason
     content = b"" if err.body is None else json.dumps(err.body).encode()
-    return Response(content, err.status, headers, "application/json")
+    ctype = "text/html; charset=UTF-8" if err.html else "application/json"
+    return Response(content, err.status, headers, ctype)
 
 
 def parse_brackets(items: list[tuple[str, str]], prefix: str) -> Any:
@@ -784,6 +798,14 @@ class EspoCrmApp:
                 return amount * (prob or 0) / 100 if amount is not None else None
             if key == "lastStage":
                 return row.get("sales_stage")
+        if key in ("isFollowed", "followersIds", "followersNames"):
+            assigned = row.get("assigned_user_id")
+            if key == "isFollowed":
+                return bool(assigned) and assigned == self.admin_id()
+            if key == "followersIds":
+                return [assigned] if assigned else []
+            users = names.get("User", {})
+            return {assigned: users.get(str(assigned))} if assigned else {}
         if entity == "User" and key == "isActive":
             return row.get("status", "Active") != "Inactive"
         if key in _CONST:
@@ -913,8 +935,6 @@ class EspoCrmApp:
             dups = self.store.list(module, Cond("name", "eq", values.get("name")), limit=5)
             if dups:
                 raise ApiError(409, "duplicate", self.to_wire(entity, dups, full=False))
-        if "assigned_user_id" not in values:
-            values["assigned_user_id"] = session.user_id
         try:
             row = self.store.insert(module, values, user_id=session.user_id)
         except StoreError as exc:
@@ -983,7 +1003,8 @@ class EspoCrmApp:
             for id_attr, name_attr, _t in links.values():
                 if attr in (id_attr, name_attr):
                     out.extend(a for a in (id_attr, name_attr) if a not in out)
-        for extra in (order_attr, "createdById", "assignedUserId"):
+        dependent = () if raw in RELATED_SELECT.values() else ALWAYS_SELECTED.get(entity, ())
+        for extra in (*dependent, order_attr, "createdById", "assignedUserId"):
             if extra in known and extra not in out:
                 out.append(extra)
         return out
@@ -1060,6 +1081,8 @@ class EspoCrmApp:
             }.get(kind, text)
             return Cond(col, "not_like" if kind.startswith("not") else "like", pattern)
         if kind == "isNull":
+            if attr in EMPTY_ENUMS.get(entity, ()):
+                return Cond("id", "null")  # an empty enum is "", never NULL: nothing matches
             return Cond(col, "null")
         if kind == "isNotNull":
             return Cond(col, "not_null")
@@ -1158,6 +1181,9 @@ class EspoCrmApp:
         module = ENTITIES[entity]
         if not self.store.exists(module, rid):
             raise ApiError(404, "")
+        default_select = RELATED_SELECT.get((entity, link))
+        if default_select and not any(k in ("select", "searchParams") for k, _ in query):
+            query = [*query, ("select", default_select)]
         return self._list_answer(
             target,
             query,
@@ -1206,7 +1232,7 @@ class EspoCrmApp:
         qd = dict(query)
         q = qd.get("q")
         if not q:
-            raise ApiError(400, "No `q` parameter.")
+            raise ApiError(400, "No `q` parameter.", html=True)
         size, offset = self._page_params(qd)
         rows: list[dict[str, Any]] = []
         for entity in GLOBAL_SEARCH:
