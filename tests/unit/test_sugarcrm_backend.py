@@ -399,3 +399,21 @@ def test_base_url_forms() -> None:
     assert split_base_url("https://x/rest", "v11") == ("https://x", "v11")
     with pytest.raises(ConfigurationError):
         split_base_url("https://x", "v11.4")
+
+
+async def test_sync_reports_changes_and_deletions(sugar: SugarCrmBackend, tag: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    kept = await sugar.create("Cases", {"name": f"{tag} kept", "priority": "P1"})
+    gone = await sugar.create("Cases", {"name": f"{tag} gone"})
+    await sugar.delete("Cases", gone.id)
+    changes = await sugar.sync("Cases", since)
+    assert kept.id in {r.id for r in changes.updated}
+    assert gone.id in changes.deleted
+    assert gone.id not in {r.id for r in changes.updated}
+    assert changes.until is not None
+    assert changes.until >= since
+    assert not changes.more
+    later = await sugar.sync("Cases", changes.until + timedelta(seconds=5))
+    assert kept.id not in {r.id for r in later.updated}

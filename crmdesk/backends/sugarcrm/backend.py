@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,7 +39,7 @@ import httpx
 from crmdesk.backends.redact import redact, register_secret
 from crmdesk.backends.sugarcrm import wire
 from crmdesk.backends.transport import Transport, decode_json
-from crmdesk.core.backend import Backend, Capabilities, RawResponse
+from crmdesk.core.backend import Backend, Capabilities, Changes, RawResponse
 from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.core.errors import (
     AuthError,
@@ -226,6 +226,7 @@ class SugarCrmBackend(Backend):
         optimistic_locking=True,
         favorites=True,
         bulk=True,
+        sync=True,
         raw_request=True,
         auth_methods=("password", "refresh_token"),
     )
@@ -818,6 +819,45 @@ class SugarCrmBackend(Backend):
             None if status == 200 else wire.error_from_body(status, contents, module=module)
             for status, contents in results
         ]
+
+    # -- sync --------------------------------------------------------------------------
+    async def sync(self, module: str, since: datetime, limit: int = 200) -> Changes:
+        """Records changed or deleted at or after ``since`` (oldest first, ``limit`` at most).
+
+        Uses ``deleted=true`` so soft-deleted records come back as ``{"id", "deleted": true}``.
+        Call again from ``until`` while ``more`` is set (a record may come twice).
+        """
+        mdef = await self._mdef(module)
+        stamp = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+        body = {
+            "filter": [{"date_modified": {"$gte": stamp.isoformat(timespec="seconds")}}],
+            "deleted": True,
+            "order_by": "date_modified:asc",
+            "max_num": limit,
+            "offset": 0,
+        }
+        data = await self._call(
+            "POST", f"{module}/filter", json_body=body, idempotent=True, module=module
+        )
+        if not isinstance(data, Mapping) or not isinstance(data.get("records"), list):
+            raise ProtocolError("Sugar's list answer has no records array.")
+        updated: list[Record] = []
+        deleted: list[str] = []
+        until: datetime | None = None
+        access = self._module_access(module)
+        for raw in data["records"]:
+            if isinstance(raw, Mapping) and raw.get("deleted") is True and raw.get("id"):
+                deleted.append(str(raw["id"]))
+            else:
+                updated.append(wire.parse_record(module, raw, mdef, module_access=access))
+            when = raw.get("date_modified") if isinstance(raw, Mapping) else None
+            parsed = wire.parse_datetime(when) if isinstance(when, str) else None
+            if parsed is not None and (until is None or parsed > until):
+                until = parsed
+        more = wire.parse_page(module, {"next_offset": data.get("next_offset"), "records": []}).next
+        return Changes(
+            updated=tuple(updated), deleted=tuple(deleted), until=until, more=more is not None
+        )
 
     # -- API console -------------------------------------------------------------------
     async def raw_request(

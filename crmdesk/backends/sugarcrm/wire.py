@@ -176,7 +176,10 @@ def error_from_body(
         current: Record | None = None
         if isinstance(body, Mapping) and isinstance(body.get("record"), Mapping):
             rec = body["record"]
-            current = parse_record(str(rec.get("_module") or module or ""), rec, mdef)
+            try:
+                current = parse_record(str(rec.get("_module") or module or ""), rec, mdef)
+            except ProtocolError:
+                current = None
         return Conflict(
             msg("Someone else changed this record."),
             current=current,
