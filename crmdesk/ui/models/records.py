@@ -42,6 +42,9 @@ _SHARED = frozenset(
 )
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+_ROLES = frozenset({_DISPLAY, _ALIGN, Qt.ItemDataRole.ToolTipRole, ID_ROLE})
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -186,22 +189,24 @@ class RecordTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._columns)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """QAbstractItemModel.data: plain display text, alignment, the id under ID_ROLE."""
-        if not index.isValid():
+        """QAbstractItemModel.data: plain display text, alignment, the id under ID_ROLE.
+
+        Views ask for a dozen roles per cell on every paint: answer the ones we do not
+        serve before touching the index.
+        """
+        if role not in _ROLES:
             return None
         row, col = index.row(), index.column()
-        if row >= len(self._rows) or col >= len(self._columns):
+        if not (0 <= row < len(self._rows) and 0 <= col < len(self._columns)):
             return None
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             return self._rows[row][col]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            text = self._rows[row][col]
-            return text if len(text) > 30 else None
-        if role == Qt.ItemDataRole.TextAlignmentRole:
+        if role == _ALIGN:
             return _RIGHT if self._columns[col].type in NUMERIC else _LEFT
         if role == ID_ROLE:
             return self._ids[row]
-        return None
+        text = self._rows[row][col]  # tooltip: only for text a column may cut off
+        return text if len(text) > 30 else None
 
     def headerData(
         self,
