@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crmdesk.demo.catalog import INDUSTRIES
 from crmdesk.demo.server import DemoCredentials
 from crmdesk.demo.store import Cond, RecordNotFound, Store, StoreError, Where, format_datetime
 from crmdesk.demo.store import Op as StoreOp
@@ -330,6 +331,14 @@ DEPENDENCIES: dict[str, list[tuple[str, str, dict[str, list[str]]]]] = {
         )
     ]
 }  # fmt: skip
+
+
+#: Values of picklists the store has no options for (Vtiger's stock lists).
+STATIC_PICKLISTS: dict[str, tuple[str, ...]] = {
+    "rating": ("Acquired", "Active", "Market Failed", "Project Cancelled", "Shutdown"),
+    "ticketseverities": ("Minor", "Major", "Feature", "Critical"),
+    "industry": tuple(o.key for o in INDUSTRIES),
+}
 
 
 class VtError(Exception):
@@ -691,12 +700,10 @@ class VtigerDemo:
 
     def _catalog_options(self, vt: str, vf: VField) -> list[str]:
         if vf.store is None:
-            return ["Acquired", "Active", "Market Failed"] if vf.name == "rating" else []
+            return list(STATIC_PICKLISTS.get(vf.name, ()))
         fd = self.store.module(MODULES[vt][0]).field(vf.store)
         if fd is None or not fd.options:
-            if vf.name == "rating":
-                return ["Acquired", "Active", "Market Failed", "Project Cancelled", "Shutdown"]
-            return []
+            return list(STATIC_PICKLISTS.get(vf.name, ()))
         return [o.key for o in fd.options]
 
     # -- sessions -----------------------------------------------------------------------------
