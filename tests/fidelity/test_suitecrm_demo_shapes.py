@@ -99,6 +99,7 @@ class Replay:
     server: DemoServer
     capture: dict[str, Any]
     name: str
+    http: httpx.Client
     ids: dict[str, str] = field(default_factory=dict)
     created: dict[str, str] = field(default_factory=dict)  # demo id → module
 
@@ -181,7 +182,7 @@ class Replay:
                   "client_secret": c.client_secret, "username": c.username,
                   "password": c.password}
         )  # fmt: skip
-        r = httpx.post(f"{self.base}/Api/access_token", json=body)
+        r = self.http.post(f"{self.base}/Api/access_token", json=body)
         assert r.status_code == 200, r.text
         result: dict[str, Any] = r.json()
         return result
@@ -205,7 +206,9 @@ class Replay:
             if "reused_old" in self.name:
                 first = {**out, "client_id": c.client_id, "client_secret": c.client_secret,
                          "refresh_token": rt}  # fmt: skip
-                assert httpx.post(f"{self.base}/Api/access_token", json=first).status_code == 200
+                assert (
+                    self.http.post(f"{self.base}/Api/access_token", json=first).status_code == 200
+                )
             out["refresh_token"] = rt
         return out
 
@@ -217,13 +220,15 @@ class Replay:
             return "Bearer not.a.jwt"
         if self.name == "after_logout_token_use":
             tok = self.token()["access_token"]
-            r = httpx.post(f"{self.base}/Api/V8/logout", headers={"Authorization": f"Bearer {tok}"})
+            r = self.http.post(
+                f"{self.base}/Api/V8/logout", headers={"Authorization": f"Bearer {tok}"}
+            )
             assert r.status_code == 200
             return f"Bearer {tok}"
         if self.name == "after_refresh_old_access_token_use":
             pair = self.token()
             c = self.server.credentials
-            r = httpx.post(
+            r = self.http.post(
                 f"{self.base}/Api/access_token",
                 json={"grant_type": "refresh_token", "client_id": c.client_id,
                       "client_secret": c.client_secret, "refresh_token": pair["refresh_token"]},
@@ -325,7 +330,7 @@ class Replay:
         elif isinstance(body, str):
             content = body.encode()
         url = f"{self.base}{path}" + (f"?{qs}" if qs else "")
-        return httpx.request(req["method"], url, headers=headers, content=content, timeout=30)
+        return self.http.request(req["method"], url, headers=headers, content=content)
 
     def cleanup(self) -> None:
         for rid, module in self.created.items():
@@ -349,12 +354,20 @@ def test_not_reproduced_list_is_honest() -> None:
         assert "relationships" not in body, name
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
 @pytest.fixture
-def replay_factory(demo_server: DemoServer) -> Iterator[Callable[[str], Replay]]:
+def replay_factory(
+    demo_server: DemoServer, http: httpx.Client
+) -> Iterator[Callable[[str], Replay]]:
     made: list[Replay] = []
 
     def make(name: str) -> Replay:
-        r = Replay(demo_server, load(name), name)
+        r = Replay(demo_server, load(name), name, http)
         made.append(r)
         return r
 
