@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 
@@ -14,3 +15,14 @@ async def until(check: Callable[[], object], within: float = 5.0, what: str = ""
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what or check}")
         await asyncio.sleep(0.01)
+
+
+def collect_garbage() -> None:
+    """Collect cyclic garbage now, on the main thread.
+
+    Python's cycle collector runs in whichever thread allocates when it triggers: the demo
+    server's thread or a worker doing JSON work.  If a previous test's Qt objects (a closed
+    qasync loop's timers) are collected there, Qt warns "Timers cannot be stopped from
+    another thread" and may crash; collecting on the main thread between tests prevents it.
+    """
+    gc.collect()

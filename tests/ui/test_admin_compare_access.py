@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from helpers.admin_fake import FakeBackend, PlainFakeBackend, StagingFakeBackend
-from helpers.admin_util import until
+from helpers.admin_util import collect_garbage, until
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
@@ -14,6 +16,13 @@ from crmdesk.ui.admin.access import ALLOWED, DENIED, NO_ACL_NOTE, AccessView
 from crmdesk.ui.admin.compare import DIFF_COLOR, MISSING, MISSING_COLOR, CompareView
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_gc() -> Iterator[None]:
+    collect_garbage()
+    yield
+    collect_garbage()
 
 
 def cell(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from helpers.admin_fake import FAKE_PASSWORD, FAKE_TOKEN, FakeBackend, PlainFakeBackend
-from helpers.admin_util import until
+from helpers.admin_util import collect_garbage, until
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
@@ -23,6 +24,13 @@ from crmdesk.ui.admin.console import (
 )
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_gc() -> Iterator[None]:
+    collect_garbage()
+    yield
+    collect_garbage()
 
 
 def console(qtbot: QtBot, backend: FakeBackend | None = None) -> tuple[ApiConsole, FakeBackend]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
 from helpers.admin_fake import ScriptedPrompter
-from helpers.admin_util import until
+from helpers.admin_util import collect_garbage, until
 from helpers.qasync_loop import AsyncDriver
 from pytestqt.qtbot import QtBot
 
@@ -20,6 +20,13 @@ from crmdesk.ui.admin.inspector import MetadataInspector
 from crmdesk.ui.admin.picklists import NO_ADMIN_NOTE, PicklistView
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_gc() -> Iterator[None]:
+    collect_garbage()
+    yield
+    collect_garbage()
 
 
 def with_backend(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.admin_fake import FakeBackend
-from helpers.admin_util import until
+from helpers.admin_util import collect_garbage, until
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -21,6 +22,13 @@ from crmdesk.ui.admin.inspector import MetadataInspector
 
 #: The offscreen platform plugin warns about size hints whenever a window is shown.
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_gc() -> Iterator[None]:
+    collect_garbage()
+    yield
+    collect_garbage()
 
 
 def column_values(view: MetadataInspector, column: int) -> list[str]:

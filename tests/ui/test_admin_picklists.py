@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from helpers.admin_fake import FakeBackend, PlainFakeBackend, ScriptedPrompter
-from helpers.admin_util import until
+from helpers.admin_util import collect_garbage, until
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
@@ -13,6 +15,13 @@ from pytestqt.qtbot import QtBot
 from crmdesk.ui.admin.picklists import NO_ADMIN_NOTE, NO_DEPENDENCY_NOTE, PicklistView
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_gc() -> Iterator[None]:
+    collect_garbage()
+    yield
+    collect_garbage()
 
 
 async def opened(
