@@ -673,7 +673,25 @@ class SugarApp:
             "nameFormat": {"f": "first_name", "l": "last_name", "s": "salutation", "t": "title"}
             if mod.name in ("Contacts", "Leads", "Users")
             else None,
-            "views": {},
+            "views": {
+                "list": {
+                    "meta": {
+                        "panels": [
+                            {
+                                "label": "LBL_PANEL_1",
+                                "fields": [
+                                    {
+                                        "name": self._list_name(mod, n),
+                                        "label": _label_key(n),
+                                        "default": True,
+                                    }
+                                    for n in mod.list_fields
+                                ],
+                            }
+                        ]
+                    }
+                }
+            },
             "layouts": {},
             "isBwcEnabled": False,
             "favoritesEnabled": True,
@@ -681,6 +699,12 @@ class SugarApp:
         }
         out["_hash"] = _md5(out)
         return out
+
+    @staticmethod
+    def _list_name(mod: ModuleDef, name: str) -> str:
+        """List views name relate fields by their name field (account_name, not account_id)."""
+        fd = mod.field(name)
+        return fd.relate_name_field if fd is not None and fd.relate_name_field else name
 
     def vardef(self, mod: ModuleDef, fd: FieldDef) -> dict[str, Any]:
         vd: dict[str, Any] = {"name": fd.name, "vname": _label_key(fd.name)}

@@ -68,6 +68,7 @@ OPEN: dict[str, tuple[str, ...]] = {
         r"^\$\.modules$",
         r"^\$\.modules\.\w+$",
         r"\.fields$",
+        r"\.views$",  # the excerpt omits the views ("...": "omitted")
         r"\.fields\.\w+$",
         r"^\$\.(full_module_list|modules_info|server_info|labels|currencies.*)$",
     ),

@@ -184,6 +184,10 @@ async def test_describe_maps_vardefs_and_dropdowns(sugar: SugarCrmBackend) -> No
     assert owner.type is FieldType.RELATE
     assert owner.relate_module == "Users"
     assert owner.relate_name_field == "assigned_user_name"
+    # list view columns from views.list, relate names mapped back to their id fields
+    assert acc.list_fields[0] == "name"
+    assert "assigned_user_id" in acc.list_fields
+    assert "assigned_user_name" not in acc.list_fields
     email = acc.field("email1")
     assert email is not None
     assert email.type is FieldType.EMAIL

@@ -928,15 +928,42 @@ def parse_module(
             fields.append(fdef)
     names = {f.name for f in fields}
     name_field = "name" if "name" in names else ("full_name" if "full_name" in names else "id")
+    name_to_id = {nm: idf for idf, (nm, _) in id_to_name.items()}
+    list_fields = tuple(
+        dict.fromkeys(
+            name_to_id.get(n, n) for n in list_view_fields(meta) if name_to_id.get(n, n) in names
+        )
+    )
     return ModuleDef(
         name=name,
         label=label or _label("LBL_MODULE_NAME", ms, aps) or name,
         fields=tuple(fields),
         links=tuple(links),
+        list_fields=list_fields,
         name_field=name_field,
         custom=False,
         raw=meta,
     )
+
+
+def list_view_fields(meta: Mapping[str, Any]) -> list[str]:
+    """Field names of ``views.list.meta.panels[*].fields`` (the list view's columns)."""
+    out: list[str] = []
+    views = meta.get("views")
+    lst = views.get("list") if isinstance(views, Mapping) else None
+    lmeta = lst.get("meta") if isinstance(lst, Mapping) else None
+    panels = lmeta.get("panels") if isinstance(lmeta, Mapping) else None
+    for panel in panels if isinstance(panels, list) else ():
+        fields = panel.get("fields") if isinstance(panel, Mapping) else None
+        for f in fields if isinstance(fields, list) else ():
+            name = f.get("name") if isinstance(f, Mapping) else f
+            if (
+                isinstance(name, str)
+                and name
+                and (not isinstance(f, Mapping) or f.get("default", True) is not False)
+            ):
+                out.append(name)
+    return out
 
 
 def parse_module_list(
