@@ -133,7 +133,11 @@ def test_dependencies_table(qtbot: QtBot, aio: AsyncDriver) -> None:
         assert view.deps_choice.currentText() == "stage_c → phase_c"
         model = view.deps_proxy
         rows = {model.index(r, 0).data(): model.index(r, 1).data() for r in range(model.rowCount())}
-        assert rows == {"plan": "p1", "run": "p2, p3", "done": "p3"}
+        assert rows == {
+            "Planning [plan]": "Kick-off [p1]",
+            "Running [run]": "Build [p2], Handover [p3]",
+            "Done [done]": "Handover [p3]",
+        }
         assert model.headerData(1, Qt.Orientation.Horizontal) == "Allowed phase_c values"
 
     aio.run(body(), timeout=15)

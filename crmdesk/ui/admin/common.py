@@ -117,7 +117,10 @@ class Runs:
                 else:
                     self._status.error(exc)
 
-        return self.runner.run(f"{self._prefix}.{key}", guarded(), label=label or key)
+        task = self.runner.run(f"{self._prefix}.{key}", guarded(), label=label or key)
+        # Superseded before it started: close ``coro`` so it is not left "never awaited".
+        task.add_done_callback(lambda _t: coro.close())
+        return task
 
     def running(self, key: str) -> bool:
         return self.runner.running(f"{self._prefix}.{key}")

@@ -54,6 +54,7 @@ class SearchBar(QWidget):
         self.prev_button = QPushButton("Previous", self)
         self.next_button = QPushButton("Next", self)
         self.count_label = plain_label("", self)
+        self.count_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("0000 of 0000+ "))
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.addWidget(self.edit, 1)
@@ -174,9 +175,9 @@ class _Node:
 
 def scalar_text(value: Any) -> str:
     if isinstance(value, dict):
-        return f"{{{len(value)} keys}}"
+        return f"{{{len(value)} key{'' if len(value) == 1 else 's'}}}"
     if isinstance(value, list):
-        return f"[{len(value)} items]"
+        return f"[{len(value)} item{'' if len(value) == 1 else 's'}]"
     if isinstance(value, str):
         return value
     return json.dumps(value)

@@ -53,10 +53,23 @@ OPTION_COLUMNS: tuple[Column[Option], ...] = (
 )
 
 
-def _dep_row_columns(dep: PicklistDependency) -> tuple[Column[tuple[str, tuple[str, ...]]], ...]:
+def _labelled(fdef: FieldDef | None, key: str) -> str:
+    """``Label [key]`` when the field gives a label that differs from the key."""
+    label = fdef.option_label(key) if fdef is not None else key
+    return key if label == key else f"{label} [{key}]"
+
+
+def _dep_row_columns(
+    dep: PicklistDependency, mdef: ModuleDef | None = None
+) -> tuple[Column[tuple[str, tuple[str, ...]]], ...]:
+    source = mdef.field(dep.source_field) if mdef is not None else None
+    target = mdef.field(dep.target_field) if mdef is not None else None
     return (
-        Column(f"{dep.source_field} value", lambda r: r[0]),
-        Column(f"Allowed {dep.target_field} values", lambda r: ", ".join(r[1])),
+        Column(f"{dep.source_field} value", lambda r: _labelled(source, r[0])),
+        Column(
+            f"Allowed {dep.target_field} values",
+            lambda r: ", ".join(_labelled(target, k) for k in r[1]),
+        ),
     )
 
 
@@ -161,7 +174,7 @@ class PicklistView(QWidget):
         outer = QSplitter(Qt.Orientation.Vertical, self)
         outer.addWidget(splitter)
         outer.addWidget(self.deps_box)
-        outer.setSizes([400, 200])
+        outer.setSizes([400, 200] if caps.picklist_dependencies else [540, 60])
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(outer, 1)
@@ -250,7 +263,9 @@ class PicklistView(QWidget):
         if not 0 <= index < len(self.dependencies):
             return
         dep = self.dependencies[index]
-        model: RowsModel[tuple[str, tuple[str, ...]]] = RowsModel(_dep_row_columns(dep), self)
+        model: RowsModel[tuple[str, tuple[str, ...]]] = RowsModel(
+            _dep_row_columns(dep, self.module_def), self
+        )
         model.set_rows([(k, tuple(v)) for k, v in dep.mapping.items()])
         old = self.deps_model
         self.deps_model = model
