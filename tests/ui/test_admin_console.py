@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from helpers.admin_fake import FAKE_PASSWORD, FAKE_TOKEN, FakeBackend, PlainFakeBackend
@@ -196,3 +197,32 @@ def test_sanitize_masks_secret_keys() -> None:
     assert "qqqqwwwweeee" not in shown.text
     assert shown.headers["Set-Cookie"] == "<token>"
     assert shown.elapsed_ms == 3.0
+
+
+def test_models_pass_qtmodeltester(qtmodeltester: Any) -> None:
+    from crmdesk.ui.admin.jsonview import JsonTreeModel
+    from crmdesk.ui.admin.models import FIELD_COLUMNS, RowsModel
+
+    tree = JsonTreeModel()
+    tree.set_value({"a": [1, {"b": None, "c": "x"}], "d": {}, "e": [], "f": True})
+    qtmodeltester.check(tree)
+    scalar = JsonTreeModel()
+    scalar.set_value("just text")
+    qtmodeltester.check(scalar)
+    assert scalar.index(0, 1).data() == "just text"
+    rows: RowsModel[Any] = RowsModel(FIELD_COLUMNS)
+    from crmdesk.core.schema import FieldDef, FieldType
+
+    rows.set_rows([FieldDef("a", "A", FieldType.TEXT), FieldDef("b", "B", FieldType.INT, length=3)])
+    qtmodeltester.check(rows)
+
+
+def test_find_paths_deep_and_capped() -> None:
+    from crmdesk.ui.admin.jsonview import MAX_MATCHES, find_paths
+
+    deep: Any = "needle"
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    assert find_paths(deep, "NEEDLE") == [(0,) * 5000]
+    wide = [{"name": "needle"} for _ in range(MAX_MATCHES + 10)]
+    assert len(find_paths(wide, "needle")) == MAX_MATCHES
