@@ -134,3 +134,39 @@ def test_access_without_me(qtbot: QtBot, aio: AsyncDriver) -> None:
         assert view.grid_note.text() == NO_ACL_NOTE
 
     aio.run(body(), timeout=15)
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
+def test_open_functions_reuse_windows(qtbot: QtBot, aio: AsyncDriver) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    from crmdesk.ui.admin import (
+        ADMIN_VIEWS,
+        MetadataInspector,
+        open_api_console,
+        open_compare,
+        open_metadata_inspector,
+    )
+
+    async def body() -> None:
+        main = QWidget()
+        qtbot.addWidget(main)
+        backend, other = FakeBackend(), FakeBackend()
+        first = open_metadata_inspector(main, backend, module="Contacts")
+        assert first.isWindow()
+        await until(lambda: first.module_def is not None and first.module_def.name == "Contacts")
+        assert open_metadata_inspector(main, backend) is first
+        assert open_metadata_inspector(main, other) is not first
+        assert len(main.findChildren(MetadataInspector)) == 2
+        console = open_api_console(main, backend)
+        assert console.send_button is not None
+        compare = open_compare(
+            main, [("a", backend), ("b", StagingFakeBackend())], module="Accounts"
+        )
+        await until(lambda: compare.model.rowCount() > 0)
+        assert {v.shortcut for v in ADMIN_VIEWS if v.shortcut} == {"Ctrl+M", "Ctrl+Shift+K"}
+        for w in main.findChildren(QWidget):
+            if w.isWindow():
+                w.close()
+
+    aio.run(body(), timeout=15)
