@@ -274,6 +274,9 @@ class FakeBackend(Backend):
         self, method: str, path: str, query: Sequence[tuple[str, str]] = (), body: Any = None
     ) -> RawResponse:
         self.calls.append(("raw", method, path, tuple(query), body))
+        if path == "html":
+            page = f"<html><b>Login</b> token={FAKE_TOKEN}</html>"
+            return RawResponse(502, "Bad Gateway", {"Content-Type": "text/html"}, page)
         payload = {
             "method": method,
             "path": path,

@@ -102,6 +102,21 @@ def test_post_with_body_and_history_restores(qtbot: QtBot, aio: AsyncDriver) -> 
     aio.run(body(), timeout=15)
 
 
+def test_non_json_response(qtbot: QtBot, aio: AsyncDriver) -> None:
+    async def body() -> None:
+        view, _ = console(qtbot)
+        view.path.setText("html")
+        view.send()
+        await until(lambda: view.history)
+        assert view.response_line.text().startswith("502 Bad Gateway")
+        assert view.tree.model.rowCount() == 0
+        assert view.response_tabs.currentWidget() is view.raw
+        assert view.raw.text().startswith("<html><b>Login</b> token=")
+        assert FAKE_TOKEN not in view.raw.text()
+
+    aio.run(body(), timeout=15)
+
+
 def test_invalid_body_is_not_sent(qtbot: QtBot, aio: AsyncDriver) -> None:
     async def body() -> None:
         view, backend = console(qtbot)

@@ -488,12 +488,15 @@ class ApiConsole(QWidget):
         resp = entry.response
         if resp is None:
             self.response_line.setText(f"Failed: {entry.error}" if entry.error else "")
-            self.tree.set_value(None)
+            self.tree.clear()
             self.raw.set_text("")
             self.header_model.set_rows([])
             return
         self.response_line.setText(f"{resp.status} {resp.reason} · {resp.elapsed_ms:.0f} ms")
-        self.tree.set_value(resp.json if resp.is_json else None)
+        if resp.is_json:
+            self.tree.set_value(resp.json)
+        else:
+            self.tree.clear()
         self.raw.set_text(resp.text)
         self.header_model.set_rows(sorted(resp.headers.items()))
         self.headers_view.resizeColumnsToContents()

@@ -147,6 +147,9 @@ class TextViewer(QWidget):
 # -- the tree ------------------------------------------------------------------------
 
 
+_EMPTY: Any = object()
+
+
 class _Node:
     __slots__ = ("children", "key", "parent", "row", "value")
 
@@ -237,9 +240,11 @@ class JsonTreeModel(QAbstractItemModel):
 
     def set_value(self, value: Any) -> None:
         self.beginResetModel()
-        self._value = value
+        self._value = None if value is _EMPTY else value
         # A bare scalar (a string body, a number) still shows as one row.
         shown = value if isinstance(value, dict | list) else {"(value)": value}
+        if value is _EMPTY:
+            shown = {}
         self._root = _Node("", shown, None, 0)
         self.endResetModel()
 
@@ -385,6 +390,10 @@ class JsonTree(QWidget):
         if self._matches:
             self.next_match()
         return n
+
+    def clear(self) -> None:
+        """No JSON to show (the response was not JSON)."""
+        self.set_value(_EMPTY)
 
     def matches(self) -> list[Path]:
         return list(self._matches)
