@@ -175,13 +175,20 @@ class Replay:
     def token(self, *, client_credentials: bool = False) -> dict[str, Any]:
         c = self.server.credentials
         body = (
-            {"grant_type": "client_credentials", "client_id": c.cc_client_id,
-             "client_secret": c.cc_client_secret}
+            {
+                "grant_type": "client_credentials",
+                "client_id": c.cc_client_id,
+                "client_secret": c.cc_client_secret,
+            }
             if client_credentials
-            else {"grant_type": "password", "client_id": c.client_id,
-                  "client_secret": c.client_secret, "username": c.username,
-                  "password": c.password}
-        )  # fmt: skip
+            else {
+                "grant_type": "password",
+                "client_id": c.client_id,
+                "client_secret": c.client_secret,
+                "username": c.username,
+                "password": c.password,
+            }
+        )
         r = self.http.post(f"{self.base}/Api/access_token", json=body)
         assert r.status_code == 200, r.text
         result: dict[str, Any] = r.json()
@@ -204,8 +211,12 @@ class Replay:
         if out.get("refresh_token") == "<redacted>":
             rt = self.token()["refresh_token"]
             if "reused_old" in self.name:
-                first = {**out, "client_id": c.client_id, "client_secret": c.client_secret,
-                         "refresh_token": rt}  # fmt: skip
+                first = {
+                    **out,
+                    "client_id": c.client_id,
+                    "client_secret": c.client_secret,
+                    "refresh_token": rt,
+                }
                 assert (
                     self.http.post(f"{self.base}/Api/access_token", json=first).status_code == 200
                 )
@@ -230,9 +241,13 @@ class Replay:
             c = self.server.credentials
             r = self.http.post(
                 f"{self.base}/Api/access_token",
-                json={"grant_type": "refresh_token", "client_id": c.client_id,
-                      "client_secret": c.client_secret, "refresh_token": pair["refresh_token"]},
-            )  # fmt: skip
+                json={
+                    "grant_type": "refresh_token",
+                    "client_id": c.client_id,
+                    "client_secret": c.client_secret,
+                    "refresh_token": pair["refresh_token"],
+                },
+            )
             assert r.status_code == 200
             return f"Bearer {pair['access_token']}"
         tok = self.token(client_credentials="client_credentials" in self.name)["access_token"]
@@ -300,8 +315,9 @@ class Replay:
         req = self.capture["request"]
         self.prepare()
         path = self.map_path(req["path"])
-        query = [(k, self.map_id(v, "Accounts") if UUID_RX.fullmatch(v) else v)
-                 for k, v in req["query"]]  # fmt: skip
+        query = [
+            (k, self.map_id(v, "Accounts") if UUID_RX.fullmatch(v) else v) for k, v in req["query"]
+        ]
         if self.name == "list_accounts_page_last":  # the demo's own last page
             last = -(-self.server.store.count("Accounts") // 20)
             query = [(k, str(last) if k == "page[number]" else v) for k, v in query]

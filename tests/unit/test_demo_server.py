@@ -23,9 +23,12 @@ def _token(server: DemoServer, http: httpx.Client, api: str = "/Api") -> httpx.R
     c = server.credentials
     return http.post(
         f"{server.base_url('suitecrm')}{api}/access_token",
-        json={"grant_type": "client_credentials", "client_id": c.cc_client_id,
-              "client_secret": c.cc_client_secret},
-    )  # fmt: skip
+        json={
+            "grant_type": "client_credentials",
+            "client_id": c.cc_client_id,
+            "client_secret": c.cc_client_secret,
+        },
+    )
 
 
 def test_addresses_profiles_and_secrets(demo_server: DemoServer) -> None:

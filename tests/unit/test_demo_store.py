@@ -36,8 +36,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 def _digest(conn: sqlite3.Connection) -> str:
     h = hashlib.sha256()
-    for table in ("users", "accounts", "contacts", "leads", "opportunities", "cases",
-                  "opportunities_contacts"):  # fmt: skip
+    for table in (
+        "users",
+        "accounts",
+        "contacts",
+        "leads",
+        "opportunities",
+        "cases",
+        "opportunities_contacts",
+    ):
         for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
             h.update(repr(row).encode())
     return h.hexdigest()
@@ -106,9 +113,19 @@ def test_catalog_is_introspectable() -> None:
         assert lk is not None
         assert lk.target_module == sl.target
     types = {f.type for m in MODULES.values() for f in m.fields}
-    assert {FieldType.MULTIENUM, FieldType.BOOL, FieldType.CURRENCY, FieldType.DATE,
-            FieldType.DATETIME, FieldType.URL, FieldType.EMAIL, FieldType.PHONE,
-            FieldType.MULTILINE, FieldType.RELATE, FieldType.INT} <= types  # fmt: skip
+    assert {
+        FieldType.MULTIENUM,
+        FieldType.BOOL,
+        FieldType.CURRENCY,
+        FieldType.DATE,
+        FieldType.DATETIME,
+        FieldType.URL,
+        FieldType.EMAIL,
+        FieldType.PHONE,
+        FieldType.MULTILINE,
+        FieldType.RELATE,
+        FieldType.INT,
+    } <= types
 
 
 def test_awkward_text_is_stored_raw(store: Store) -> None:
@@ -119,8 +136,9 @@ def test_awkward_text_is_stored_raw(store: Store) -> None:
 
 
 def test_typed_values(store: Store) -> None:
-    c = store.list("Contacts", and_(Cond("lawful_basis", "not_null"),
-                                    Cond("birthdate", "not_null")), limit=1)[0]  # fmt: skip
+    c = store.list(
+        "Contacts", and_(Cond("lawful_basis", "not_null"), Cond("birthdate", "not_null")), limit=1
+    )[0]
     assert isinstance(c["lawful_basis"], tuple)
     assert c["lawful_basis"]
     assert isinstance(c["birthdate"], date)
@@ -138,27 +156,46 @@ def test_typed_values(store: Store) -> None:
     [
         (Cond("account_type", "eq", "Customer"), lambda r: r["account_type"] == "Customer"),
         (Cond("account_type", "neq", "Customer"), lambda r: r["account_type"] != "Customer"),
-        (Cond("account_type", "in", ("Partner", "Press")),
-         lambda r: r["account_type"] in ("Partner", "Press")),
-        (Cond("account_type", "not_in", ("Partner", "Press")),
-         lambda r: r["account_type"] not in ("Partner", "Press")),
+        (
+            Cond("account_type", "in", ("Partner", "Press")),
+            lambda r: r["account_type"] in ("Partner", "Press"),
+        ),
+        (
+            Cond("account_type", "not_in", ("Partner", "Press")),
+            lambda r: r["account_type"] not in ("Partner", "Press"),
+        ),
         (Cond("account_type", "null"), lambda r: not r["account_type"]),
         (Cond("name", "like", "Acme%"), lambda r: r["name"].startswith("Acme")),
-        (Cond("date_entered", "gte", datetime(2026, 6, 1, tzinfo=UTC)),
-         lambda r: r["date_entered"] >= datetime(2026, 6, 1, tzinfo=UTC)),
-        (Cond("date_entered", "lt", "2025-01-01"),
-         lambda r: r["date_entered"] < datetime(2025, 1, 1, tzinfo=UTC)),
-        (Cond("date_entered", "between", ("2025-01-01", "2025-02-01")),
-         lambda r: datetime(2025, 1, 1, tzinfo=UTC) <= r["date_entered"]
-         <= datetime(2025, 2, 1, tzinfo=UTC)),
-        (or_(Cond("industry", "eq", "Banking"), Cond("account_type", "eq", "Press")),
-         lambda r: r["industry"] == "Banking" or r["account_type"] == "Press"),
-        (and_(Cond("industry", "eq", "Banking"), Cond("account_type", "eq", "Press")),
-         lambda r: r["industry"] == "Banking" and r["account_type"] == "Press"),
-        (Cond("assigned_user_name", "eq", "Sally Bronsen"),
-         lambda r: r["assigned_user_name"] == "Sally Bronsen"),
+        (
+            Cond("date_entered", "gte", datetime(2026, 6, 1, tzinfo=UTC)),
+            lambda r: r["date_entered"] >= datetime(2026, 6, 1, tzinfo=UTC),
+        ),
+        (
+            Cond("date_entered", "lt", "2025-01-01"),
+            lambda r: r["date_entered"] < datetime(2025, 1, 1, tzinfo=UTC),
+        ),
+        (
+            Cond("date_entered", "between", ("2025-01-01", "2025-02-01")),
+            lambda r: (
+                datetime(2025, 1, 1, tzinfo=UTC)
+                <= r["date_entered"]
+                <= datetime(2025, 2, 1, tzinfo=UTC)
+            ),
+        ),
+        (
+            or_(Cond("industry", "eq", "Banking"), Cond("account_type", "eq", "Press")),
+            lambda r: r["industry"] == "Banking" or r["account_type"] == "Press",
+        ),
+        (
+            and_(Cond("industry", "eq", "Banking"), Cond("account_type", "eq", "Press")),
+            lambda r: r["industry"] == "Banking" and r["account_type"] == "Press",
+        ),
+        (
+            Cond("assigned_user_name", "eq", "Sally Bronsen"),
+            lambda r: r["assigned_user_name"] == "Sally Bronsen",
+        ),
     ],
-)  # fmt: skip
+)
 def test_filters(store: Store, flt: Cond, check: object) -> None:
     rows = store.list("Accounts", flt)
     assert rows, f"{flt} matched nothing"
@@ -177,8 +214,9 @@ def test_sort_and_paging(store: Store) -> None:
     keys = [(r["account_type"] or "", r["name"]) for r in desc]
     for a, b in itertools.pairwise(keys):
         assert a[0] > b[0] or (a[0] == b[0] and a[1] <= b[1])
-    by_user = store.list("Accounts", order=[("assigned_user_name", False)], limit=3000,
-                         fields=["assigned_user_name"])  # fmt: skip
+    by_user = store.list(
+        "Accounts", order=[("assigned_user_name", False)], limit=3000, fields=["assigned_user_name"]
+    )
     values = [r["assigned_user_name"] or "" for r in by_user]
     assert values == sorted(values)
 
@@ -193,9 +231,16 @@ def test_fields_limit_columns(store: Store) -> None:
 
 
 def test_insert_update_versions_and_delete(store: Store) -> None:
-    row = store.insert("Contacts", {"first_name": "Zoë", "last_name": "O'Test",
-                                    "lawful_basis": ("consent", "contract"),
-                                    "birthdate": date(1990, 5, 17)}, user_id="1")  # fmt: skip
+    row = store.insert(
+        "Contacts",
+        {
+            "first_name": "Zoë",
+            "last_name": "O'Test",
+            "lawful_basis": ("consent", "contract"),
+            "birthdate": date(1990, 5, 17),
+        },
+        user_id="1",
+    )
     assert row["name"] == "Zoë O'Test"
     assert row["version"] == 1
     assert row["created_by"] == "1"
