@@ -141,7 +141,7 @@ class ConnectDialog(QDialog):
         self.store = store
         self._opener = opener
         self.ask: Ask = ask_yes_no
-        self._test_task: asyncio.Future[None] | None = None
+        self._test_task: asyncio.Future[tuple[bool, str]] | None = None
         #: Name of the saved profile being edited (None: a new one).
         self._editing: str | None = None
         #: The loaded profile's options, so settings this form does not show survive a save.
@@ -200,7 +200,6 @@ class ConnectDialog(QDialog):
         self.method_combo = QComboBox()
         self.method_combo.setObjectName("method")
         self.method_help = _plain_label(muted=True)
-
 
         self.remember_check = QCheckBox("&Remember secrets in the system keyring")
         self.remember_check.setObjectName("remember")
@@ -318,7 +317,6 @@ class ConnectDialog(QDialog):
         QShortcut(QKeySequence("Ctrl+T"), self, self.start_test)
         self._show_keyring_status()
         self._kind_changed()
-
 
     @staticmethod
     def _buddy(text: str, widget: QWidget) -> QLabel:
@@ -454,6 +452,11 @@ class ConnectDialog(QDialog):
         return next((m for m in _methods_for(self._kind()) if m.key == key), None)
 
     def _kind_changed(self, _index: int = 0) -> None:
+        # Another CRM: its client id / platform defaults apply, not the last kind's values.
+        self._remember_typed()
+        self._field_edits = {}
+        for key in _ALL_OPTION_KEYS:
+            self._values.pop(key, None)
         self._fill_methods(select=None)
 
     def _fill_methods(self, select: str | None) -> None:
@@ -522,7 +525,7 @@ class ConnectDialog(QDialog):
                 | Qt.InputMethodHint.ImhSensitiveData
             )
         edit.setPlaceholderText(fspec.placeholder or fspec.default)
-        edit.setText(self._values.get(fspec.key, fspec.default))
+        edit.setText(self._values.get(fspec.key) or fspec.default)
         return edit
 
     def _remember_typed(self) -> None:
@@ -661,34 +664,39 @@ class ConnectDialog(QDialog):
             return
         self.cancel_test()
         self._set_testing(True, profile)
-        self._test_task = asyncio.ensure_future(self._run_test(profile, secrets))
+        task = asyncio.ensure_future(self._run_test(profile, secrets))
+        task.add_done_callback(self._test_done)
+        self._test_task = task
 
     def cancel_test(self) -> None:
         if self._test_task is not None and not self._test_task.done():
             self._test_task.cancel()
 
-    async def _run_test(self, profile: ConnectionProfile, secrets: Secrets) -> None:
-        ok = False
+    async def _run_test(self, profile: ConnectionProfile, secrets: Secrets) -> tuple[bool, str]:
         try:
             if self._opener is None:
                 result: ProbeResult = await probe(profile, secrets)
             else:
                 result = await probe(profile, secrets, self._opener)
-            text = result.summary()
-            ok = True
-        except asyncio.CancelledError:
-            self._set_testing(False)
-            self._show_result(None, "Test cancelled.")
-            self.test_finished.emit(False, "Test cancelled.")
-            raise
         except CrmError as exc:
-            text = describe_error(exc)
+            return False, describe_error(exc)
         except Exception as exc:  # probe() wraps these; a last guard for the UI
             log.error("connection test crashed: %s", type(exc).__name__)
-            text = f"The connection test failed unexpectedly ({type(exc).__name__})."
+            return False, f"The connection test failed unexpectedly ({type(exc).__name__})."
+        return True, result.summary()
+
+    def _test_done(self, task: asyncio.Future[tuple[bool, str]]) -> None:
+        """Runs for every end of a test, also a cancel before the coroutine ever started."""
+        if task is not self._test_task:
+            return  # superseded by a newer test
+        if task.cancelled():
+            ok: bool | None = None
+            text = "Test cancelled."
+        else:
+            ok, text = task.result()
         self._set_testing(False)
         self._show_result(ok, text)
-        self.test_finished.emit(ok, text)
+        self.test_finished.emit(bool(ok), text)
 
     def _set_testing(self, on: bool, profile: ConnectionProfile | None = None) -> None:
         self.progress.setVisible(on)
