@@ -192,3 +192,25 @@ def test_console_on_demo(
             assert all(secret not in text for text in shown)
 
     with_backend(aio, demo_server, dialect, body)
+
+
+def test_vtiger_webservice_without_picklist_ops(
+    qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer
+) -> None:
+    """Open-source Vtiger lacks add_picklist: after the first refusal the buttons go."""
+
+    async def body(backend: Backend) -> None:
+        view = PicklistView(backend, prompter=ScriptedPrompter(texts=["Nope"], confirms=[True]))
+        qtbot.addWidget(view)
+        view.load("Accounts")
+        await until(lambda: view.module_def is not None, within=15, what="describe")
+        view.select_field("industry")
+        assert view.add_button is not None
+        view.add_button.click()
+        await until(lambda: view.status.is_error, within=15, what="refusal")
+        assert view.add_button is None
+        assert view.delete_button is None
+        assert NO_ADMIN_NOTE in view.admin_note.text()
+        assert "Nope" not in option_keys(view)
+
+    with_backend(aio, demo_server, "vtiger", body)

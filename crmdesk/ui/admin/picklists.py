@@ -306,6 +306,14 @@ class PicklistView(QWidget):
             )
         self._update_buttons()
 
+    def _admin_unavailable(self, reason: str) -> None:
+        for button in (self.add_button, self.rename_button, self.delete_button):
+            if button is not None:
+                button.hide()
+                button.deleteLater()
+        self.add_button = self.rename_button = self.delete_button = None
+        self.admin_note.show_text(f"{reason} {NO_ADMIN_NOTE}")
+
     def _update_buttons(self, *_: object) -> None:
         has_field = self.current_field() is not None
         has_option = self.current_option() is not None
@@ -404,7 +412,12 @@ class PicklistView(QWidget):
     ) -> None:
         async def run() -> None:
             self.status.info("Saving to the CRM…")
-            await call()
+            try:
+                await call()
+            except Unsupported as exc:
+                # The server turned out not to offer it: no more dead buttons on this view.
+                self._admin_unavailable(exc.message)
+                raise
             self.picklist_changed.emit(module, field_name)
             await self._describe(module, keep_field=field_name)
             self.select_option(select)
