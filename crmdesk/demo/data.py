@@ -28,7 +28,7 @@ from crmdesk.demo.catalog import (
 )
 from crmdesk.demo.store import encode_multienum, format_datetime
 
-DATASET_VERSION = "crmdesk-demo-1"
+DATASET_VERSION = "crmdesk-demo-2"
 SEED = 20261123
 #: The data set's "now": every generated date lies before it.
 REFERENCE_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)

@@ -175,6 +175,7 @@ def schema_sql() -> list[str]:
             f"CREATE TABLE {table} (id TEXT PRIMARY KEY, {', '.join(cols)}, "
             "deleted INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 1)"
         )
+        out.append(f"CREATE INDEX ix_{table}_deleted ON {table} (deleted)")
         for f in mod.fields:
             if f.name == "id" or f.type in (FieldType.MULTILINE, FieldType.BOOL):
                 continue
@@ -218,6 +219,7 @@ class Store:
                 for stmt in schema_sql():
                     conn.execute(stmt)
                 data.generate(conn)
+                conn.execute("ANALYZE")
                 conn.execute(
                     "INSERT INTO meta VALUES ('dataset_version', ?)", (data.DATASET_VERSION,)
                 )
