@@ -12,6 +12,7 @@ own loops work in the next test.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -41,6 +42,10 @@ def qasync_loop(app: QCoreApplication) -> Iterator[asyncio.AbstractEventLoop]:
             QCoreApplication.processEvents()
         asyncio.events._set_running_loop(None)
         loop.close()
+        # Free this test's Qt objects here, on the main thread: left to a later, random
+        # collection they may be finalised on the demo server's thread and crash Qt
+        # ("Timers cannot be stopped from another thread").
+        gc.collect()
 
 
 class AsyncDriver:
