@@ -27,6 +27,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("go.modules", "&Go", "&Module list", "Ctrl+1"),
     ActionSpec("go.records", "&Go", "&Records", "Ctrl+2"),
     ActionSpec("go.details", "&Go", "&Details", "Ctrl+3"),
+    ActionSpec("record.new", "&Record", "&New record", "Ctrl+N", "Create a record in this module"),
+    ActionSpec("record.save", "&Record", "&Save", "Ctrl+S", "Save the changed fields"),
+    ActionSpec("record.revert", "&Record", "Re&vert changes", "Esc", "Restore the loaded values"),
+    ActionSpec("record.delete", "&Record", "&Delete record…", "Del", "Delete after confirming"),
+    ActionSpec("go.back", "&Go", "&Back", "Alt+Left", "The record opened before"),
+    ActionSpec("go.forward", "&Go", "&Forward", "Alt+Right", "The record opened after"),
     ActionSpec("help.about", "&Help", "&About crmdesk"),
 )
 

@@ -1,10 +1,10 @@
-"""The main window only assembles views: module tree | record table | detail pane."""
+"""The main window only assembles views: module tree | record table | record pane."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
@@ -14,10 +14,12 @@ from crmdesk.core.schema import ModuleDef
 from crmdesk.ui.actions import install_actions
 from crmdesk.ui.browser import Browser
 from crmdesk.ui.errors import ErrorPresenter
+from crmdesk.ui.forms.editors import EditorContext
+from crmdesk.ui.forms.pane import RecordPane
 from crmdesk.ui.models.modules import ModuleTreeModel
 from crmdesk.ui.models.records import RecordTableModel
+from crmdesk.ui.operations import ChangeKind, Operations, RecordChange
 from crmdesk.ui.tasks import TaskRunner
-from crmdesk.ui.views.detail import DetailPane
 from crmdesk.ui.views.error_banner import ErrorBanner
 from crmdesk.ui.views.module_tree import ModuleTree
 from crmdesk.ui.views.record_table import RecordTableView
@@ -47,7 +49,9 @@ class MainWindow(QMainWindow):
         self.module_tree = ModuleTree(self.modules)
         self.table = RecordTableView(self.records)
         self.banner = ErrorBanner()
-        self.detail = DetailPane()
+        self.ops = Operations(backend, self.runner, self)
+        self.detail = RecordPane(self.ops, EditorContext())
+        self._switching = False
         self.splitter = self._assemble()
         self.actions_by_id = install_actions(self, self._handlers())
         self.status.set_connection(connection_name)
@@ -73,7 +77,7 @@ class MainWindow(QMainWindow):
         for widget in (self.module_tree, middle, self.detail):
             splitter.addWidget(widget)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([170, 780, 330])
+        splitter.setSizes([170, 690, 420])
         self.setCentralWidget(splitter)
         self.resize(self.sizeHint())
         return splitter
@@ -88,13 +92,21 @@ class MainWindow(QMainWindow):
             "go.modules": self.module_tree.view.setFocus,
             "go.records": self.table.setFocus,
             "go.details": self.detail.setFocus,
+            "go.back": self.detail.back,
+            "go.forward": self.detail.forward,
+            "record.new": self.new_record,
+            "record.save": lambda: self.detail.save(),
+            "record.revert": self.detail.discard_edits,
+            "record.delete": self.delete_record,
             "help.about": self._about,
         }
 
     def _wire(self) -> None:
         b, r = self.browser, self.records
-        self.module_tree.module_selected.connect(b.open_module)
-        self.table.record_selected.connect(b.open_record)
+        self.module_tree.module_selected.connect(self._select_module)
+        self.table.record_selected.connect(self._select_record)
+        self.ops.changed.connect(self._record_changed)
+        self.detail.notice.connect(lambda text: self.status.showMessage(text, 10_000))
         b.module_opened.connect(self._module_opened)
         b.record_loaded.connect(self._record_loaded)
         r.counts_changed.connect(self._update_rows)
@@ -112,6 +124,91 @@ class MainWindow(QMainWindow):
 
     def _record_loaded(self, mdef: ModuleDef, record: Record) -> None:
         self.detail.show_record(mdef, record)
+
+    # -- editing -----------------------------------------------------------------------
+    def _select_module(self, name: str) -> None:
+        if self._switching:
+            return
+        previous = self.browser.module.name if self.browser.module else None
+        if self.detail.guard(lambda: self.browser.open_module(name)) or previous is None:
+            return
+        if not self.detail.dirty:
+            return  # saving first: the module opens once the save succeeded
+        self._switching = True  # cancelled: put the selection back, without asking again
+        try:
+            self.module_tree.select_module(previous)
+        finally:
+            self._switching = False
+
+    def _select_record(self, record_id: str) -> None:
+        if self._switching or record_id == self.detail.record_id:
+            return
+        if self.detail.guard(lambda: self.browser.open_record(record_id)):
+            return
+        shown = self.detail.record_id
+        row = self.records.row_of(shown) if shown else -1
+        self._switching = True
+        try:
+            if row >= 0:
+                self.table.selectRow(row)
+            else:
+                self.table.clearSelection()
+        finally:
+            self._switching = False
+
+    def new_record(self) -> None:
+        mdef = self.browser.module
+        if mdef is None:
+            self.status.showMessage("Open a module first, then create a record in it.", 8000)
+            return
+
+        def start() -> None:
+            self._switching = True
+            try:
+                self.table.clearSelection()
+            finally:
+                self._switching = False
+            self.detail.new_record(mdef)
+
+        self.detail.guard(start)
+
+    def delete_record(self) -> None:
+        """Delete the record selected in the list (or shown in the form), after confirming."""
+        record_id = self.detail.record_id
+        label = ""
+        rows = {i.row() for i in self.table.selectionModel().selectedRows()}
+        if len(rows) == 1 and self.browser.module is not None:
+            row = rows.pop()
+            record_id = self.records.record_id(row)
+            label = self.records.text(row, 0) if self.records.columnCount() else ""
+        if record_id is None or self.browser.module is None:
+            return
+        self.detail.delete(self.browser.module.name, record_id, label)
+
+    def _record_changed(self, change: RecordChange) -> None:
+        mdef = self.browser.module
+        if mdef is None or change.module != mdef.name:
+            return
+        if change.kind is ChangeKind.UPDATED and change.record is not None:
+            self.records.update_record(change.record)
+        elif change.kind is ChangeKind.DELETED:
+            row = self.records.row_of(change.record_id)
+            self.records.remove_record(change.record_id)
+            if row >= 0 and self.records.rowCount():
+                self.table.selectRow(min(row, self.records.rowCount() - 1))
+        elif (
+            change.kind is ChangeKind.CREATED
+            and change.record is not None
+            and self.records.row_of(change.record_id) < 0
+        ):
+            row = self.records.insert_record(change.record)
+            if self.detail.record_id == change.record_id:
+                self._switching = True
+                try:
+                    self.table.selectRow(row)
+                    self.table.scrollTo(self.records.index(row, 0))
+                finally:
+                    self._switching = False
 
     def _update_rows(self) -> None:
         r = self.records
@@ -134,7 +231,13 @@ class MainWindow(QMainWindow):
             self, "About crmdesk", "crmdesk — a fast desktop browser for CRM records."
         )
 
+    def _close_later(self) -> None:
+        QTimer.singleShot(0, self.close)
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """QWidget.closeEvent: stop every load before the window goes."""
+        """QWidget.closeEvent: ask about unsaved changes, then stop every load."""
+        if self.detail.dirty and not self.detail.guard(lambda: None, after_save=self._close_later):
+            event.ignore()  # cancelled, or a save is under way that closes when it lands
+            return
         self.runner.cancel_all()
         super().closeEvent(event)

@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 from crmdesk.core.errors import Unavailable
 from crmdesk.core.query import SortKey
 from crmdesk.ui.actions import ACTIONS, install_actions
+from crmdesk.ui.forms.editors import LineEditor
 from crmdesk.ui.main_window import MainWindow
 
 #: The offscreen platform plugin warns about size hints whenever a window is shown.
@@ -98,17 +99,14 @@ def test_selecting_a_record_fills_the_detail_pane(
     pane = window.detail
     assert pane.title.text() == "Iron Works 00002"
 
-    def shown(name: str) -> str:
-        label = pane.value_label(name)
-        assert label is not None
-        return label.text()
-
+    shown = pane.display_text
     assert shown("industry") == "Retail"
     assert shown("annual_revenue") == "USD 74,000.00"
     assert shown("is_partner") == "No"
     assert shown("founded") == "1952-03-03"
     assert shown("description") == "Account number 2.\nSecond line."
-    assert pane.value_label("id") is None
+    assert pane.form.editor("id") is None
+    assert not pane.dirty
     assert [c.method for c in fake.calls][-1] == "get"
 
 
@@ -169,11 +167,13 @@ def test_server_markup_is_shown_literally(
     assert window.records.data(window.records.index(0, 0)) == evil
     window.table.selectRow(0)
     aio.wait_until(lambda: window.detail.record_id == "acc-00000")
-    labels = [window.detail.title, window.detail.value_label("billing_address_city")]
-    for label in labels:
-        assert isinstance(label, QLabel)
-        assert label.text() == evil
-        assert label.textFormat() == Qt.TextFormat.PlainText
+    title = window.detail.title
+    assert isinstance(title, QLabel)
+    assert title.text() == evil
+    assert title.textFormat() == Qt.TextFormat.PlainText
+    city = window.detail.form.editor("billing_address_city")
+    assert isinstance(city, LineEditor)
+    assert city.line.text() == evil  # a QLineEdit never renders markup
 
 
 def test_refresh_shortcut_reloads_the_list(

@@ -174,6 +174,43 @@ class RecordTableModel(QAbstractTableModel):
     def text(self, row: int, column: int) -> str:
         return self._rows[row][column]
 
+    # -- edits announced by operations (no reload of the list) ------------------------
+    def update_record(self, record: Record) -> bool:
+        """Show ``record``'s new values in its row, if the row is loaded."""
+        row = self.row_of(record.id)
+        if row < 0:
+            return False
+        self._rows[row] = self._row(record)
+        last = max(len(self._columns) - 1, 0)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, last), [_DISPLAY])
+        return True
+
+    def insert_record(self, record: Record, row: int = 0) -> int:
+        """Put a new record's row at ``row`` (top by default); returns the row."""
+        row = max(0, min(row, len(self._rows)))
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._rows.insert(row, self._row(record))
+        self._ids.insert(row, record.id)
+        self.endInsertRows()
+        if self._total is not None:
+            self._total += 1
+        self.counts_changed.emit()
+        return row
+
+    def remove_record(self, record_id: str) -> bool:
+        """Drop a deleted record's row without reloading the list."""
+        row = self.row_of(record_id)
+        if row < 0:
+            return False
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        del self._ids[row]
+        self.endRemoveRows()
+        if self._total is not None:
+            self._total = max(0, self._total - 1)
+        self.counts_changed.emit()
+        return True
+
     def wants_prefetch(self, last_visible_row: int) -> bool:
         """True when the view shows rows within half a page of the end and more exist."""
         margin = max(1, self._page_size // 2)

@@ -1,0 +1,1 @@
+"""Editable record forms generated from metadata: editors, the form, conflicts, the pane."""

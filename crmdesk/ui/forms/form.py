@@ -1,0 +1,368 @@
+"""The record form generated from a ModuleDef: editors per field, dirty marks, checks.
+
+The form holds the edit until the server accepted it.  It knows the record
+as loaded (``original``), tells which fields changed (:meth:`RecordForm.changes`
+sends only those), checks required / length / type before anything is sent,
+shows server-side field errors next to the fields they name, and shows a
+failed save with a Retry button.  Saving itself is not its business: it
+emits ``save_requested`` and the pane runs the operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from crmdesk.core.records import Record, Value
+from crmdesk.core.schema import FieldDef, ModuleDef
+from crmdesk.ui.forms.editors import EditorContext, FieldEditor, create_editor, plain
+from crmdesk.ui.forms.values import (
+    ParseError,
+    form_sections,
+    is_empty,
+    missing_required,
+    same_value,
+)
+
+_CHANGED_STYLE = "color: #1a5fb4; font-weight: bold;"
+_ERROR_STYLE = "color: #c01c28;"
+_BANNER_STYLE = "#formMessage { background: #fdecea; border: 1px solid #f5c2c0; }"
+_INFO_STYLE = "#formMessage { background: #e8f1fb; border: 1px solid #b5d0ee; }"
+
+
+class FieldRow:
+    """The label, editor and error line of one field."""
+
+    def __init__(self, fdef: FieldDef, editor: FieldEditor) -> None:
+        self.fdef = fdef
+        self.editor = editor
+        self.label = plain(fdef.label + (" *" if fdef.required and editor.editable else ""))
+        self.label.setToolTip(fdef.name + (" (required)" if fdef.required else ""))
+        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.error = plain()
+        self.error.setObjectName("fieldError")
+        self.error.setStyleSheet(_ERROR_STYLE)
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.changed = False
+
+    def mark(self, changed: bool, error: str | None) -> None:
+        if changed != self.changed:
+            self.changed = changed
+            self.label.setStyleSheet(_CHANGED_STYLE if changed else "")
+            base = self.fdef.label + (" *" if self.fdef.required and self.editor.editable else "")
+            self.label.setText(f"• {base}" if changed else base)
+        if error:
+            self.error.setText(error)
+            self.error.show()
+        else:
+            self.error.clear()
+            self.error.hide()
+
+
+class RecordForm(QWidget):
+    #: The form became dirty (True) or clean (False).
+    dirty_changed = Signal(bool)
+    save_requested = Signal()
+    retry_requested = Signal()
+
+    def __init__(self, ctx: EditorContext | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx or EditorContext()
+        self.mdef: ModuleDef | None = None
+        self.original: Record | None = None
+        self.is_new = False
+        self.rows: dict[str, FieldRow] = {}
+        self._server_errors: dict[str, str] = {}
+        self._dirty = False
+        self._editable = True
+        self._loading = False
+
+        self.title = plain()
+        font = QFont(self.title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setWordWrap(True)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle = plain()
+        self.subtitle.setEnabled(False)
+        self.save_button = QPushButton("&Save")
+        self.save_button.setToolTip("Save the changed fields (Ctrl+S)")
+        self.save_button.clicked.connect(self.save_requested)
+        self.revert_button = QPushButton("Re&vert")
+        self.revert_button.setToolTip("Restore the values as loaded (Esc)")
+        self.revert_button.clicked.connect(self.revert)
+
+        self.message = QFrame()
+        self.message.setObjectName("formMessage")
+        self.message_text = plain()
+        self.message_text.setWordWrap(True)
+        self.message_text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.retry_button = QPushButton("&Retry")
+        self.retry_button.clicked.connect(self.retry_requested)
+        row = QHBoxLayout(self.message)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(self.message_text, 1)
+        row.addWidget(self.retry_button)
+        self.message.hide()
+
+        self.fields_area = QScrollArea()
+        self.fields_area.setWidgetResizable(True)
+        self.fields_area.setFrameShape(QFrame.Shape.NoFrame)
+
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        titles.addWidget(self.title)
+        titles.addWidget(self.subtitle)
+        head.addLayout(titles, 1)
+        head.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
+        head.addWidget(self.revert_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 4)
+        layout.setSpacing(6)
+        layout.addLayout(head)
+        layout.addWidget(self.message)
+        layout.addWidget(self.fields_area, 1)
+        self._update_buttons()
+
+    # -- loading -----------------------------------------------------------------------
+    @property
+    def record_id(self) -> str | None:
+        return None if self.original is None or self.is_new else self.original.id
+
+    def load(self, mdef: ModuleDef, record: Record, *, editable: bool = True) -> None:
+        """Show ``record`` clean (nothing changed)."""
+        self._build(mdef)
+        self.is_new = False
+        self._fill(record, editable=editable and _may_edit(record))
+        self.title.setText(str(record.get(mdef.name_field) or record.id))
+        self.subtitle.setText(mdef.label)
+
+    def new(self, mdef: ModuleDef, defaults: Mapping[str, Value]) -> None:
+        """An empty form (with the CRM's defaults) for a record not created yet."""
+        self._build(mdef)
+        self.is_new = True
+        self._fill(Record(mdef.name, "", dict(defaults)), editable=True)
+        self.title.setText(f"New {mdef.label} record")
+        self.subtitle.setText("Not saved yet")
+        self._refresh()
+
+    def editor(self, name: str) -> FieldEditor | None:
+        row = self.rows.get(name)
+        return row.editor if row else None
+
+    def display_text(self, name: str) -> str:
+        ed = self.editor(name)
+        return ed.display_text() if ed else ""
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def dirty_fields(self) -> list[str]:
+        if self.original is None:
+            return []
+        out = []
+        for name, row in self.rows.items():
+            if not row.editor.editable:
+                continue
+            try:
+                value = row.editor.value()
+            except ParseError:
+                out.append(name)
+                continue
+            if not same_value(value, self.original.get(name)):
+                out.append(name)
+        return out
+
+    def changes(self) -> dict[str, Value]:
+        """The changed fields and their typed values (call :meth:`validate` first)."""
+        out: dict[str, Value] = {}
+        for name in self.dirty_fields():
+            out[name] = self.rows[name].editor.value()
+        return out
+
+    def values_for_create(self) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        for name, row in self.rows.items():
+            if not row.editor.editable:
+                continue
+            value = row.editor.value()
+            if not is_empty(value):
+                out[name] = value
+        return out
+
+    def validate(self) -> dict[str, str]:
+        """Type, length and required checks; shows them and returns field → message."""
+        problems: dict[str, str] = {}
+        for name, row in self.rows.items():
+            if not row.editor.editable:
+                continue
+            problem = row.editor.problem()
+            if problem is None:
+                problem = missing_required(row.fdef, row.editor.value())
+            if problem:
+                problems[name] = problem
+        self._server_errors = {}
+        self._refresh(problems)
+        return problems
+
+    # -- after a save ------------------------------------------------------------------
+    def show_errors(self, fields: Mapping[str, str], message: str) -> None:
+        """The server refused values: each message next to its field, the edit kept."""
+        self._server_errors = {k: v for k, v in fields.items() if k in self.rows}
+        others = [f"{k}: {v}" for k, v in fields.items() if k not in self.rows]
+        text = " ".join([message, *others]).strip()
+        self.show_message(text, retry=False)
+        self._refresh()
+        first = next(iter(self._server_errors), None)
+        if first is not None:
+            self.rows[first].editor.focus_widget().setFocus()
+
+    def show_message(self, text: str, *, retry: bool, info: bool = False) -> None:
+        self.message.setStyleSheet(_INFO_STYLE if info else _BANNER_STYLE)
+        self.message_text.setText(text)
+        self.retry_button.setVisible(retry)
+        self.message.show()
+
+    def clear_message(self) -> None:
+        self.message.hide()
+        self.message_text.clear()
+
+    def set_busy(self, busy: bool, text: str = "Saving…") -> None:
+        self.save_button.setEnabled(not busy and self._editable)
+        self.save_button.setText(text if busy else "&Save")
+
+    def revert(self) -> None:
+        """Back to the values as loaded."""
+        if self.original is None:
+            return
+        self._server_errors = {}
+        self.clear_message()
+        self._fill(self.original, editable=self._editable)
+        if self.is_new:
+            self._refresh()
+
+    def rebase(self, current: Record, keep: Mapping[str, Value]) -> None:
+        """The server's record becomes the base; ``keep`` (my choices) stays as edits."""
+        assert self.mdef is not None
+        self._fill(current, editable=self._editable)
+        self._loading = True
+        try:
+            for name, value in keep.items():
+                row = self.rows.get(name)
+                if row is not None:
+                    row.editor.set_value(value, current)
+        finally:
+            self._loading = False
+        self.title.setText(str(current.get(self.mdef.name_field) or current.id))
+        self._refresh()
+
+    # -- internals ---------------------------------------------------------------------
+    def _build(self, mdef: ModuleDef) -> None:
+        if self.mdef is mdef and self.rows:
+            return
+        self.mdef = mdef
+        self.rows = {}
+        body = QWidget()
+        outer = QVBoxLayout(body)
+        outer.setContentsMargins(0, 0, 4, 0)
+        outer.setSpacing(4)
+        for section in form_sections(mdef):
+            if section.label:
+                head = plain(section.label)
+                font = QFont(head.font())
+                font.setBold(True)
+                head.setFont(font)
+                outer.addSpacing(4)
+                outer.addWidget(head)
+            grid = QGridLayout()
+            grid.setHorizontalSpacing(8)
+            grid.setVerticalSpacing(2)
+            grid.setColumnStretch(1, 1)
+            line = 0
+            for name in section.fields:
+                fdef = mdef.field(name)
+                if fdef is None:
+                    continue
+                editor = create_editor(fdef, self.ctx)
+                row = FieldRow(fdef, editor)
+                row.label.setBuddy(editor.focus_widget())
+                align = Qt.AlignmentFlag.AlignRight | (
+                    Qt.AlignmentFlag.AlignTop if editor.tall else Qt.AlignmentFlag.AlignVCenter
+                )
+                grid.addWidget(row.label, line, 0, align)
+                grid.addWidget(editor.widget, line, 1)
+                grid.addWidget(row.error, line + 1, 1)
+                line += 2
+                editor.changed.connect(self._edited)
+                self.rows[name] = row
+            outer.addLayout(grid)
+        outer.addStretch(1)
+        self.fields_area.setWidget(body)
+
+    def _fill(self, record: Record, *, editable: bool) -> None:
+        self.original = record
+        self._editable = editable
+        self._loading = True
+        try:
+            for name, row in self.rows.items():
+                row.editor.load(record.get(name), record)
+                if row.editor.editable:
+                    row.editor.set_enabled(editable)
+        finally:
+            self._loading = False
+        self._server_errors = {}
+        self._refresh({})
+
+    def _edited(self) -> None:
+        if self._loading:
+            return
+        sender = self.sender()
+        for name, row in self.rows.items():
+            if row.editor is sender:
+                self._server_errors.pop(name, None)
+        self._refresh()
+
+    def _refresh(self, problems: Mapping[str, str] | None = None) -> None:
+        """Recompute the dirty marks and live checks of every field."""
+        dirty = set(self.dirty_fields())
+        for name, row in self.rows.items():
+            if problems is not None:
+                error = problems.get(name)
+            else:
+                error = row.editor.problem() if row.editor.editable else None
+            error = error or self._server_errors.get(name)
+            row.mark(name in dirty, error)
+        now = bool(dirty) or self.is_new
+        if now != self._dirty:
+            self._dirty = now
+            self.dirty_changed.emit(now)
+        self._update_buttons()
+        text = self.title.text()
+        if text.startswith("* "):
+            text = text[2:]
+        self.title.setText(f"* {text}" if dirty else text)
+
+    def _update_buttons(self) -> None:
+        self.save_button.setEnabled(self._editable and self._dirty)
+        self.revert_button.setEnabled(self._dirty and not self.is_new)
+
+
+def _may_edit(record: Record) -> bool:
+    return record.access is None or "edit" in record.access

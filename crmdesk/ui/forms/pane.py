@@ -1,0 +1,450 @@
+"""The record pane: the editable form above the related-records tabs.
+
+It runs the edit's life cycle through :class:`~crmdesk.ui.operations.Operations`:
+save (only changed fields), create, delete, the conflict dialog, failed saves
+that keep the edit with Retry, the unsaved-changes prompt, and Back / Forward
+between opened records.  It never talks HTTP and never knows the dialect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from enum import Enum
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+
+from crmdesk.core.errors import Conflict, CrmError, ValidationError
+from crmdesk.core.records import Record, RecordRef, Value
+from crmdesk.core.schema import FieldDef, ModuleDef
+from crmdesk.ui.errors import describe
+from crmdesk.ui.forms.conflict import ConflictDialog
+from crmdesk.ui.forms.editors import EditorContext, plain
+from crmdesk.ui.forms.form import RecordForm
+from crmdesk.ui.forms.lookup import LookupDialog
+from crmdesk.ui.forms.values import conflicts, default_values, merge
+from crmdesk.ui.operations import ChangeKind, Operations, RecordChange, lookup
+from crmdesk.ui.views.related import RelatedTabs
+
+log = logging.getLogger(__name__)
+
+
+class Choice(Enum):
+    SAVE = "save"
+    DISCARD = "discard"
+    CANCEL = "cancel"
+
+
+#: Asks what to do with unsaved changes; the default shows a message box.
+Ask = Callable[[str], Choice]
+
+
+class RecordPane(QWidget):
+    #: A record was loaded into the form: (ModuleDef, Record).
+    record_shown = Signal(object, object)
+    #: Something worth a status-bar line happened (plain text).
+    notice = Signal(str)
+
+    def __init__(
+        self, ops: Operations, ctx: EditorContext | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.ops = ops
+        self.ctx = ctx or EditorContext()
+        self.ctx.lookup = self._lookup
+        self.ctx.start = lambda key, coro: ops.runner.run(key, coro, label="Looking up records")
+        self.form = RecordForm(self.ctx)
+        self.related = RelatedTabs(ops, self.ctx)
+        self.related.confirm = lambda title, text: self.confirm(title, text)
+        self.placeholder = plain("Select a record to see its details.")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setEnabled(False)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.placeholder.setContentsMargins(12, 10, 12, 10)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
+        split.addWidget(self.form)
+        split.addWidget(self.related)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        self.splitter = split
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(split)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+
+        self.ask: Ask = self._ask_box
+        self.confirm: Callable[[str, str], bool] = self._confirm_box
+        self.conflict_dialog: ConflictDialog | None = None
+        self.history: list[tuple[str, str]] = []
+        self.history_pos = -1
+        self._last_save: Callable[[], None] | None = None
+        self._after_save: Callable[[], None] | None = None
+        self._auto_merges = 0
+        self.form.save_requested.connect(self.save)
+        self.form.retry_requested.connect(self.retry)
+        self.related.open_requested.connect(self.open_record)
+        ops.changed.connect(self._changed)
+
+    # -- what is shown -----------------------------------------------------------------
+    @property
+    def mdef(self) -> ModuleDef | None:
+        return self.form.mdef
+
+    @property
+    def record_id(self) -> str | None:
+        return self.form.record_id if self.stack.currentIndex() == 1 else None
+
+    @property
+    def dirty(self) -> bool:
+        return self.stack.currentIndex() == 1 and self.form.dirty
+
+    def show_message(self, text: str) -> None:
+        self.placeholder.setText(text)
+        self.stack.setCurrentIndex(0)
+        self.related.forget()
+
+    def show_record(self, mdef: ModuleDef, record: Record, *, push: bool = True) -> None:
+        self.ops.remember(mdef)
+        self.form.clear_message()
+        self.form.load(mdef, record)
+        self.stack.setCurrentIndex(1)
+        self.related.set_record(mdef, record)
+        if push:
+            self._push(mdef.name, record.id)
+        self.record_shown.emit(mdef, record)
+
+    def new_record(self, mdef: ModuleDef) -> None:
+        self.ops.remember(mdef)
+        self.form.clear_message()
+        self.form.new(mdef, default_values(mdef))
+        self.stack.setCurrentIndex(1)
+        self.related.forget()
+        first = next((r for r in self.form.rows.values() if r.editor.editable), None)
+        if first is not None:
+            first.editor.focus_widget().setFocus()
+
+    # -- navigation --------------------------------------------------------------------
+    def open_record(self, module: str, record_id: str, *, push: bool = True) -> None:
+        """Load any record of any module into the form (after the unsaved prompt)."""
+
+        def go() -> None:
+            async def load() -> None:
+                mdef = await self.ops.describe(module)
+                record = await self.ops.backend.get(module, record_id)
+                self.show_record(mdef, record, push=push)
+
+            self.ops.runner.run("record", load(), label="Loading record")
+
+        self.guard(go)
+
+    def can_go_back(self) -> bool:
+        return self.history_pos > 0
+
+    def can_go_forward(self) -> bool:
+        return 0 <= self.history_pos < len(self.history) - 1
+
+    def back(self) -> None:
+        if self.can_go_back():
+            self._go(self.history_pos - 1)
+
+    def forward(self) -> None:
+        if self.can_go_forward():
+            self._go(self.history_pos + 1)
+
+    def _go(self, pos: int) -> None:
+        module, record_id = self.history[pos]
+
+        def go() -> None:
+            self.history_pos = pos
+            self.open_record(module, record_id, push=False)
+
+        self.guard(go)
+
+    def _push(self, module: str, record_id: str) -> None:
+        entry = (module, record_id)
+        if 0 <= self.history_pos < len(self.history) and self.history[self.history_pos] == entry:
+            return
+        del self.history[self.history_pos + 1 :]
+        self.history.append(entry)
+        self.history_pos = len(self.history) - 1
+
+    # -- unsaved changes ---------------------------------------------------------------
+    def guard(
+        self, action: Callable[[], None], *, after_save: Callable[[], None] | None = None
+    ) -> bool:
+        """Run ``action`` now if nothing is unsaved; else ask Save / Discard / Cancel.
+
+        Save runs ``after_save`` (default ``action``) once the server accepted the edit.
+        Returns False when the action did not run now (cancelled, or waits for the save).
+        """
+        if not self.dirty:
+            action()
+            return True
+        choice = self.ask(self._describe_edit())
+        if choice is Choice.CANCEL:
+            return False
+        if choice is Choice.DISCARD:
+            self.discard()
+            action()
+            return True
+        self.save(then=after_save or action)
+        return False
+
+    def discard_edits(self) -> None:
+        """Revert (Esc): an existing record goes back to its loaded values; a new one asks."""
+        if self.stack.currentIndex() != 1 or not self.form.dirty:
+            return
+        if self.form.is_new:
+            self.guard(lambda: None)
+        else:
+            self.form.revert()
+            self.notice.emit("Changes reverted.")
+
+    @property
+    def title(self) -> QLabel:
+        return self.form.title
+
+    def display_text(self, name: str) -> str:
+        return self.form.display_text(name)
+
+    def discard(self) -> None:
+        if self.form.is_new:
+            self.show_message("The new record was discarded.")
+        else:
+            self.form.revert()
+
+    def _describe_edit(self) -> str:
+        mdef = self.form.mdef
+        what = "the new record" if self.form.is_new else f"“{self.form.title.text().lstrip('* ')}”"
+        n = len(self.form.dirty_fields())
+        fields = f" ({n} changed field{'s' if n != 1 else ''})" if n and mdef else ""
+        return f"You have unsaved changes to {what}{fields}."
+
+    def _ask_box(self, text: str) -> Choice:
+        box = QMessageBox(self.window())
+        box.setWindowTitle("crmdesk — Unsaved changes")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(text)
+        box.setInformativeText("Save them before leaving?")
+        save = box.addButton(QMessageBox.StandardButton.Save)
+        discard = box.addButton(QMessageBox.StandardButton.Discard)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(save)
+        box.exec()
+        clicked = box.clickedButton()
+        box.deleteLater()
+        if clicked is save:
+            return Choice.SAVE
+        if clicked is discard:
+            return Choice.DISCARD
+        return Choice.CANCEL
+
+    def _confirm_box(self, title: str, text: str) -> bool:
+        box = QMessageBox(self.window())
+        box.setWindowTitle(f"crmdesk — {title}")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(text)
+        yes = box.addButton(title, QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        ok = box.clickedButton() is yes
+        box.deleteLater()
+        return ok
+
+    # -- save --------------------------------------------------------------------------
+    def save(self, then: Callable[[], None] | None = None) -> None:
+        form, mdef = self.form, self.form.mdef
+        if mdef is None or form.original is None or self.stack.currentIndex() != 1:
+            return
+        self._after_save = then
+        if not form.dirty:
+            self._run_after()
+            return
+        problems = form.validate()
+        if problems:
+            self._after_save = None
+            names = ", ".join(r.fdef.label for n, r in form.rows.items() if n in problems)
+            form.show_message(f"Not saved: check {names}.", retry=False)
+            return
+        if form.is_new:
+            values = form.values_for_create()
+            self._last_save = lambda: self._create(mdef, values)
+        else:
+            original, changes = form.original, form.changes()
+            self._last_save = lambda: self._update(mdef, original, changes)
+        self._auto_merges = 0
+        self._last_save()
+
+    def retry(self) -> None:
+        if self._last_save is not None:
+            self._last_save()
+
+    def _create(self, mdef: ModuleDef, values: Mapping[str, Value]) -> None:
+        self._busy(True)
+        self.ops.create(mdef, values, success=self._saved, failure=self._save_failed)
+
+    def _update(self, mdef: ModuleDef, original: Record, changes: Mapping[str, Value]) -> None:
+        self._busy(True)
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, Conflict):
+                self._busy(False)
+                self._conflict(mdef, original, changes, exc)
+            else:
+                self._save_failed(exc)
+
+        self.ops.save(mdef, original, changes, success=self._saved, failure=failed)
+
+    def _busy(self, busy: bool) -> None:
+        self.form.set_busy(busy)
+        self.form.fields_area.setEnabled(not busy)
+        if busy:
+            self.form.clear_message()
+
+    def _saved(self, record: Record) -> None:
+        self._busy(False)
+        self._last_save = None
+        mdef = self.form.mdef
+        assert mdef is not None
+        self.show_record(mdef, record)
+        self.notice.emit(f"Saved {mdef.label} “{self.form.title.text()}”.")
+        self._run_after()
+
+    def _run_after(self) -> None:
+        then, self._after_save = self._after_save, None
+        if then is not None:
+            then()
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self._busy(False)
+        self._after_save = None
+        if isinstance(exc, ValidationError):
+            self._last_save = None
+            self.form.show_errors(exc.fields, f"Not saved: {exc.message}")
+            return
+        _title, message, advice = describe(exc)
+        if not isinstance(exc, CrmError):
+            log.error("saving failed unexpectedly", exc_info=exc)
+        self.form.show_message(
+            f"Not saved: {message} {advice} Your changes are still here.".replace("  ", " "),
+            retry=True,
+        )
+        self.notice.emit(f"Not saved: {message}")
+
+    # -- conflicts ---------------------------------------------------------------------
+    def _conflict(
+        self, mdef: ModuleDef, original: Record, changes: Mapping[str, Value], exc: Conflict
+    ) -> None:
+        current = exc.current
+        if current is None:
+
+            async def reread() -> None:
+                record = await self.ops.backend.get(mdef.name, original.id)
+                self._resolve(mdef, original, changes, record)
+
+            self.ops.runner.run("record", reread(), label="Reading the server's version")
+            return
+        self._resolve(mdef, original, changes, current)
+
+    def _resolve(
+        self, mdef: ModuleDef, original: Record, changes: Mapping[str, Value], current: Record
+    ) -> None:
+        clashes = conflicts(mdef, original, changes, current)
+        if not clashes and self._auto_merges < 2:
+            # They changed other fields only: keep theirs, send mine over their version.
+            self._auto_merges += 1
+            self.form.rebase(current, changes)
+            self._last_save = lambda: self._update(mdef, current, changes)
+            self._last_save()
+            return
+        dialog = ConflictDialog(
+            clashes,
+            record_label=str(current.get(mdef.name_field) or current.id),
+            tz=self.ctx.tz,
+            parent=self.window(),
+        )
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.conflict_dialog = dialog
+
+        def done(code: int) -> None:
+            self.conflict_dialog = None
+            dialog.deleteLater()
+            if code != ConflictDialog.DialogCode.Accepted:
+                self._after_save = None
+                self.form.show_message(
+                    "Not saved: someone else changed this record. Your changes are still here; "
+                    "save again to review their version.",
+                    retry=False,
+                )
+                return
+            keep = merge(changes, clashes, dialog.take_theirs())
+            self.form.rebase(current, keep)
+            if keep:
+                self._last_save = lambda: self._update(mdef, current, keep)
+                self._last_save()
+            else:
+                self.form.show_message(
+                    "Their values were kept; nothing left to save.", retry=False, info=True
+                )
+                self._run_after()
+
+        dialog.finished.connect(done)
+        dialog.open()
+        self.notice.emit("Someone else changed this record: choose per field.")
+
+    # -- delete ------------------------------------------------------------------------
+    def delete(
+        self, module: str | None = None, record_id: str | None = None, label: str = ""
+    ) -> None:
+        """Delete (after confirmation) the shown record, or the one named."""
+        mdef = self.form.mdef
+        module = module or (mdef.name if mdef else None)
+        record_id = record_id or self.record_id
+        if not module or not record_id:
+            return
+        if self.record_id == record_id and self.form.original is not None:
+            access = self.form.original.access
+            if access is not None and "delete" not in access:
+                self.notice.emit("Your CRM role may not delete this record.")
+                return
+            label = label or self.form.title.text().lstrip("* ")
+        text = f"Delete “{label or record_id}”? This cannot be undone from crmdesk."
+        if not self.confirm("Delete", text):
+            return
+
+        def failed(exc: BaseException) -> None:
+            _t, message, advice = describe(exc)
+            self.notice.emit(f"Not deleted: {message}")
+            if self.record_id == record_id:
+                self.form.show_message(f"Not deleted: {message} {advice}", retry=False)
+
+        self.ops.delete(module, record_id, failure=failed)
+
+    def _changed(self, change: RecordChange) -> None:
+        if change.kind is ChangeKind.DELETED and change.record_id == self.record_id:
+            self.form.original = None
+            self.show_message("The record was deleted.")
+        self.related.record_changed(change)
+
+    # -- lookups -----------------------------------------------------------------------
+    async def _lookup(self, fdef: FieldDef, anchor: QWidget) -> RecordRef | None:
+        module = fdef.relate_module
+        if not module:
+            return None
+        target = await self.ops.describe(module)
+
+        async def search(text: str) -> list[RecordRef]:
+            return await lookup(self.ops.backend, target, text)
+
+        dialog = LookupDialog(f"Choose {target.label}", search, anchor.window())
+        try:
+            return await dialog.choose()
+        finally:
+            dialog.deleteLater()
