@@ -87,7 +87,8 @@ class FieldEditor(QObject):
         self.fdef = fdef
         self.ctx = ctx
         self.loaded: Value = None
-        self.widget: QWidget = QWidget()
+        #: Set by each subclass: what the form puts in its grid.
+        self.widget: QWidget
 
     @property
     def editable(self) -> bool:
