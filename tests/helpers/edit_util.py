@@ -23,7 +23,9 @@ def answer_box(button_text: str, *, seen: list[str] | None = None, tries: int = 
                 if button.text().replace("&", "") == button_text:
                     button.click()
                     return
-            raise AssertionError(f"no button {button_text!r} in {[b.text() for b in box.buttons()]}")
+            raise AssertionError(
+                f"no button {button_text!r} in {[b.text() for b in box.buttons()]}"
+            )
         if left:
             QTimer.singleShot(20, lambda: attempt(left - 1))
 

@@ -56,9 +56,19 @@ EVERYTHING = ModuleDef(
         FieldDef("active", "Active", FieldType.BOOL),
         FieldDef("due", "Due", FieldType.DATE),
         FieldDef("meet", "Meeting", FieldType.DATETIME),
-        FieldDef("kind", "Kind", FieldType.ENUM, options=(Option("a", "Alpha"), Option("b", "Beta"))),
-        FieldDef("tags", "Tags", FieldType.MULTIENUM, options=(Option("x", "Ex"), Option("y", "Why"))),
-        FieldDef("owner_id", "Owner", FieldType.RELATE, relate_module="Accounts", relate_name_field="owner_name"),
+        FieldDef(
+            "kind", "Kind", FieldType.ENUM, options=(Option("a", "Alpha"), Option("b", "Beta"))
+        ),
+        FieldDef(
+            "tags", "Tags", FieldType.MULTIENUM, options=(Option("x", "Ex"), Option("y", "Why"))
+        ),
+        FieldDef(
+            "owner_id",
+            "Owner",
+            FieldType.RELATE,
+            relate_module="Accounts",
+            relate_name_field="owner_name",
+        ),
         FieldDef("owner_name", "Owner name", FieldType.TEXT, visible=False),
         FieldDef("mail", "Mail", FieldType.EMAIL),
         FieldDef("tel", "Phone", FieldType.PHONE),
@@ -331,7 +341,9 @@ def test_hostile_server_text_is_shown_literally(env: Env, aio: AsyncDriver) -> N
 def test_read_only_records_cannot_be_edited(env: Env, aio: AsyncDriver) -> None:
     rec = env.backend.store["Accounts"][0]
     mdef = aio.run(env.backend.describe("Accounts"))
-    env.pane.show_record(mdef, Record(rec.module, rec.id, dict(rec.values), rec.version, frozenset({"read"})))
+    env.pane.show_record(
+        mdef, Record(rec.module, rec.id, dict(rec.values), rec.version, frozenset({"read"}))
+    )
     name = env.pane.form.editor("name")
     assert name is not None
     assert not name.widget.isEnabled()

@@ -134,7 +134,9 @@ def test_defaults_are_typed() -> None:
         "M",
         fields=(
             FieldDef("lat", "Lat", FieldType.DECIMAL, default="0.00000000"),
-            FieldDef("kind", "Kind", FieldType.ENUM, default="Single", options=(Option("Single", "S"),)),
+            FieldDef(
+                "kind", "Kind", FieldType.ENUM, default="Single", options=(Option("Single", "S"),)
+            ),
             FieldDef("flag", "Flag", FieldType.BOOL, default="1"),
             FieldDef("n", "N", FieldType.INT, default="not a number"),
             FieldDef("ro", "RO", FieldType.TEXT, default="x", read_only=True),
