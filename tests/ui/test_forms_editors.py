@@ -1,4 +1,4 @@
-"""The generated form over a fake backend: one editor per type, dirty marks, checks, save, revert."""
+"""The generated form over a fake backend: editors per type, dirty marks, checks, save, revert."""
 
 from __future__ import annotations
 
@@ -191,7 +191,8 @@ def test_editing_marks_fields_and_title_and_save_sends_only_changes(
     assert pane.dirty
     assert form.title.text().startswith("* ")
     assert form.rows["name"].label.text() == "• Name *"
-    assert form.rows["kind"].changed and not form.rows["count"].changed
+    assert form.rows["kind"].changed
+    assert not form.rows["count"].changed
     assert sorted(form.dirty_fields()) == ["kind", "name"]
     save(env, aio)
     assert env.backend.updates == [{"name": "Widget 2", "kind": "b"}]
@@ -249,7 +250,8 @@ def test_every_editor_type_round_trips(env: Env, aio: AsyncDriver) -> None:
         "tel": "+44 20 7946 0000",
         "web": "https://crm.example/x",
     }
-    assert isinstance(sent["meet"], datetime) and sent["meet"].tzinfo is not None
+    assert isinstance(sent["meet"], datetime)
+    assert sent["meet"].tzinfo is not None
     # Reload from the backend: the form shows the new values, clean.
     pane = loaded(env, aio)
     assert not pane.dirty
@@ -312,10 +314,12 @@ def test_hostile_server_text_is_shown_literally(env: Env, aio: AsyncDriver) -> N
     assert form.title.text() == EVIL
     assert form.title.textFormat() == Qt.TextFormat.PlainText
     name = form.editor("name")
-    assert isinstance(name, LineEditor) and isinstance(name.line, QLineEdit)
+    assert isinstance(name, LineEditor)
+    assert isinstance(name.line, QLineEdit)
     assert name.line.text() == EVIL
     notes = form.editor("notes")
-    assert isinstance(notes, MultilineEditor) and isinstance(notes.text, QPlainTextEdit)
+    assert isinstance(notes, MultilineEditor)
+    assert isinstance(notes.text, QPlainTextEdit)
     assert notes.text.toPlainText() == EVIL
     odd = form.editor("odd")
     assert isinstance(odd, ReadOnlyEditor)
