@@ -48,6 +48,8 @@ class DemoCredentials:
 
     ``client_id`` / ``client_secret`` are for the password grant (SuiteCRM, Sugar);
     ``cc_client_id`` / ``cc_client_secret`` for a client_credentials client;
+    ``ac_client_id`` / ``ac_client_secret`` for an authorization_code client (SuiteCRM) whose
+    registered redirect URI is ``ac_redirect_uri`` (a loopback one: any port matches);
     ``api_key`` / ``secret_key`` for API-key and HMAC sign-in (EspoCRM) and Vtiger's
     access key.  ``token_ttl`` (seconds) is read when a token is issued: tests lower it.
     """
@@ -58,6 +60,9 @@ class DemoCredentials:
     client_secret: str = field(default_factory=lambda: _secrets.token_urlsafe(18))
     cc_client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     cc_client_secret: str = field(default_factory=lambda: _secrets.token_urlsafe(18))
+    ac_client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    ac_client_secret: str = field(default_factory=lambda: _secrets.token_urlsafe(18))
+    ac_redirect_uri: str = "http://127.0.0.1/callback"
     api_key: str = field(default_factory=lambda: _secrets.token_hex(16))
     secret_key: str = field(default_factory=lambda: _secrets.token_hex(16))
     token_ttl: float = 3600.0
@@ -237,7 +242,9 @@ class DemoServer:
         """A profile that signs in to this server.
 
         SuiteCRM: ``auth`` is ``password`` (options ``client_id`` of the password-grant
-        client, ``username``) or ``client_credentials`` (the client_credentials client).
+        client, ``username``), ``client_credentials`` (the client_credentials client) or
+        ``authorization_code`` (the authorization_code client; the user signs in in the
+        browser, see :class:`crmdesk.demo.browser.DemoBrowser`).
         """
         c = self.credentials
         options: dict[str, str] = {}
@@ -246,7 +253,10 @@ class DemoServer:
             auth = "webservice" if auth == "password" else auth
             username = c.username
         if dialect == "suitecrm":
-            options["client_id"] = c.cc_client_id if auth == "client_credentials" else c.client_id
+            options["client_id"] = {
+                "client_credentials": c.cc_client_id,
+                "authorization_code": c.ac_client_id,
+            }.get(auth, c.client_id)
         return ConnectionProfile(
             name=f"Demo {dialect}",
             dialect=dialect,
@@ -267,6 +277,8 @@ class DemoServer:
         if dialect == "suitecrm":
             if auth == "client_credentials":
                 return Secrets(client_secret=c.cc_client_secret)
+            if auth == "authorization_code":
+                return Secrets(client_secret=c.ac_client_secret)
             return Secrets(password=c.password, client_secret=c.client_secret)
         if auth == "password":
             return Secrets(password=c.password)

@@ -1,7 +1,8 @@
 """SuiteCRM 7.14 REST API v8, as the demo server speaks it (mounted under ``/suitecrm``).
 
 Faithful to the captures in ``peers/suitecrm`` (see its README for every trap): OAuth2
-token endpoint with password / client_credentials / refresh_token grants, JSON:API-ish
+token endpoint with password / client_credentials / refresh_token / authorization_code
+grants (consent page in :mod:`crmdesk.demo.suitecrm_authorize`), JSON:API-ish
 resources with every value a string, HTML-entity-encoded text, minute-truncated UTC
 datetimes out and ``YYYY-MM-DD HH:MM:SS`` only in, ``{"errors": {...}}`` objects with 400
 for nearly everything, Slim's HTML 404/405 pages, pretty-printed JSON.
@@ -50,6 +51,7 @@ from crmdesk.demo.store import (
     encode_multienum,
     format_datetime,
 )
+from crmdesk.demo.suitecrm_authorize import AuthCodes, CodeRefused
 from crmdesk.demo.suitecrm_vardefs import MODULES as VARDEFS
 
 ADMIN_ID = "1"
@@ -164,6 +166,7 @@ class Client:
     secret_sha256: str
     grant: str
     user_id: str
+    redirect_uri: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -401,6 +404,7 @@ def _route(path: str, **methods: str) -> Route:
 
 ROUTES = [
     _route("/Api/access_token", POST="token"),
+    _route("/index.php", GET="authorize", POST="authorize"),
     _route("/Api/V8/logout", POST="logout"),
     _route("/Api/V8/current-user", GET="current_user"),
     _route("/Api/V8/meta/modules", GET="meta_modules"),
@@ -423,6 +427,7 @@ class SuiteCrmApp:
         self.store = store
         self.credentials = credentials
         self.tokens = Tokens(credentials)
+        self.codes = AuthCodes(store, credentials)
         self._rel_cache: dict[tuple[str, str], str] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -438,6 +443,9 @@ class SuiteCrmApp:
             c.client_id: Client(c.client_id, sha(c.client_secret), "password", ""),
             c.cc_client_id: Client(
                 c.cc_client_id, sha(c.cc_client_secret), "client_credentials", ADMIN_ID
+            ),
+            c.ac_client_id: Client(
+                c.ac_client_id, sha(c.ac_client_secret), "authorization_code", "", c.ac_redirect_uri
             ),
         }
 
@@ -472,6 +480,9 @@ class SuiteCrmApp:
             try:
                 if handler == "token":
                     return await self.token(request)
+                if handler == "authorize":
+                    clients = {k: (v.grant, v.redirect_uri) for k, v in self.clients.items()}
+                    return await self.codes.page(request, clients)
                 tok = self.tokens.check(request.headers.get("authorization"))
                 result: Response = await getattr(self, handler)(request, tok, **m.groupdict())
                 return result
@@ -555,7 +566,7 @@ class SuiteCrmApp:
 
     def _grant(self, p: Mapping[str, str]) -> dict[str, Any]:
         grant = p.get("grant_type", "")
-        if grant not in ("password", "client_credentials", "refresh_token"):
+        if grant not in ("password", "client_credentials", "refresh_token", "authorization_code"):
             raise OAuthError(
                 400,
                 "unsupported_grant_type",
@@ -582,6 +593,12 @@ class SuiteCrmApp:
             raise OAuthError(401, "invalid_client", "Client authentication failed")
         if grant == "client_credentials":
             return self.tokens.issue(client.user_id, client_id, with_refresh=False)
+        if grant == "authorization_code":
+            try:
+                user_id = self.codes.redeem(p, client_id)
+            except CodeRefused as e:
+                raise OAuthError(e.status, e.error, e.description, e.hint) from None
+            return self.tokens.issue(user_id, client_id, with_refresh=True)
         if grant == "refresh_token":
             rt = p.get("refresh_token", "")
             if not rt:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from crmdesk.backends.oauth_loopback import BrowserOpener
 from crmdesk.backends.redact import redact
 from crmdesk.backends.suitecrm.auth import GRANTS, SuiteCrmAuth, TokenSink
 from crmdesk.backends.suitecrm.errors import ADVICE_HTML, error_for
@@ -65,9 +66,10 @@ class SuiteCrmBackend(Backend):
 
     ``profile.base_url`` is the site root; the API is found at ``{base}/Api`` or,
     for SuiteCRM 8, ``{base}/legacy/Api`` (detected at sign-in).  ``profile.auth`` is
-    ``password`` or ``client_credentials``; ``profile.options["client_id"]`` names the
-    OAuth2 client, ``secrets`` hold ``client_secret`` and ``password`` (and may hold a
-    ``refresh_token`` to resume a session).  Set :attr:`on_tokens` to store each new
+    ``password``, ``client_credentials`` or ``authorization_code`` (sign-in in the
+    browser; :attr:`open_browser` picks the browser); ``profile.options["client_id"]``
+    names the OAuth2 client, ``secrets`` hold ``client_secret`` and ``password`` (and may
+    hold a ``refresh_token`` to resume a session).  Set :attr:`on_tokens` to store each new
     token pair the moment SuiteCRM issues it.
     """
 
@@ -103,6 +105,15 @@ class SuiteCrmBackend(Backend):
     @on_tokens.setter
     def on_tokens(self, sink: TokenSink | None) -> None:
         self.auth.on_tokens = sink
+
+    @property
+    def open_browser(self) -> BrowserOpener | None:
+        """Opens SuiteCRM's consent page for the authorization-code grant (None: default)."""
+        return self.auth.open_browser
+
+    @open_browser.setter
+    def open_browser(self, opener: BrowserOpener | None) -> None:
+        self.auth.open_browser = opener
 
     @property
     def api_root(self) -> str | None:

@@ -78,13 +78,17 @@ def _what(response: httpx.Response) -> str:
     return f"{response.request.method} {redact(response.request.url.path)}"
 
 
-def error_for(response: httpx.Response, *, token_endpoint: bool = False) -> CrmError:
-    """The core error for a non-2xx SuiteCRM response (or a 2xx whose body is unusable)."""
+def error_for(
+    response: httpx.Response, *, token_endpoint: bool = False, grant: str = ""
+) -> CrmError:
+    """The core error for a non-2xx SuiteCRM response (or a 2xx whose body is unusable).
+
+    ``grant`` names the token request's grant type, for sign-in messages that fit it."""
     status = response.status_code
     text = response.content.decode("utf-8", "replace")
     what = _what(response)
     if token_endpoint:
-        return _token_error(response, text)
+        return _token_error(response, text, grant)
     if status in (502, 503, 504):
         return Unavailable(
             f"SuiteCRM is unavailable (HTTP {status}, {what}).",
@@ -184,7 +188,7 @@ def _by_status(status: int, message: str, detail: str | None = None) -> CrmError
     return ProtocolError(message, status=status, detail=detail)
 
 
-def _token_error(response: httpx.Response, text: str) -> CrmError:
+def _token_error(response: httpx.Response, text: str, grant: str = "") -> CrmError:
     """Sign-in failures.  The body is read for its error code only, never quoted."""
     status = response.status_code
     if looks_like_html(response) or not text.strip():
@@ -214,6 +218,13 @@ def _token_error(response: httpx.Response, text: str) -> CrmError:
             advice="Check the client id and secret in Admin → OAuth2 Clients and Tokens; a "
             "client made for the password grant cannot use client credentials, and the other "
             "way round.",
+            status=status,
+        )
+    if grant == "authorization_code" and error in ("invalid_request", "invalid_grant"):
+        return AuthError(
+            "SuiteCRM refused the authorization code: it expired, was already used, or does "
+            "not match this sign-in (redirect URI or PKCE verifier).",
+            advice="Sign in again in the browser.",
             status=status,
         )
     if error == "invalid_request":
