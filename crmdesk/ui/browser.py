@@ -101,16 +101,9 @@ class Browser(QObject):
 
     def loader_factory(self, mdef: ModuleDef) -> LoaderFactory:
         backend = self.backend
-        columns = mdef.columns()
-        names = [c.name for c in columns]
-        names += [
-            c.relate_name_field
-            for c in columns
-            if c.type is FieldType.RELATE and c.relate_name_field
-        ]
 
         def make(sort: tuple[SortKey, ...]) -> Loader:
-            query = Query(sort=sort, fields=tuple(dict.fromkeys(names)))
+            query = list_query(mdef, sort)
 
             async def load(request: PageRequest) -> Page:
                 return await backend.list_records(mdef.name, query, request)
@@ -118,3 +111,14 @@ class Browser(QObject):
             return load
 
         return make
+
+
+def list_query(mdef: ModuleDef, sort: tuple[SortKey, ...] = ()) -> Query:
+    """The query behind a module's record table: its list columns (and the display names
+    of relate columns), in ``sort`` order."""
+    columns = mdef.columns()
+    names = [c.name for c in columns]
+    names += [
+        c.relate_name_field for c in columns if c.type is FieldType.RELATE and c.relate_name_field
+    ]
+    return Query(sort=sort, fields=tuple(dict.fromkeys(names)))
