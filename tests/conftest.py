@@ -6,7 +6,22 @@ from collections.abc import Iterator
 
 import pytest
 
+from crmdesk.backends.oauth_loopback import set_browser
+from crmdesk.demo.browser import DemoBrowser
 from crmdesk.demo.server import DemoServer
+
+
+def _no_system_browser(url: str) -> bool:
+    raise AssertionError("a test tried to open the system web browser")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_system_browser() -> Iterator[None]:
+    """Tests never open a real web browser: a sign-in in the browser fails loudly unless
+    a test (or ``demo_server``, below) hands its own scripted one."""
+    previous = set_browser(_no_system_browser)
+    yield
+    set_browser(previous)
 
 
 @pytest.fixture(scope="session")
@@ -18,9 +33,12 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     """
     db = tmp_path_factory.mktemp("demo") / "demo.sqlite"
     server = DemoServer(db).start()
+    # Sign-ins in the browser (authorization-code grant) go to a scripted demo user.
+    previous = set_browser(DemoBrowser(server.credentials.username, server.credentials.password))
     try:
         yield server
     finally:
+        set_browser(previous)
         server.stop()
 
 

@@ -105,6 +105,32 @@ METHODS: tuple[MethodSpec, ...] = (
         ),
     ),
     MethodSpec(
+        "suitecrm",
+        "authorization_code",
+        "Sign in in the web browser (OAuth2 authorization code)",
+        (
+            FieldSpec(
+                "client_id",
+                "Client ID",
+                Where.OPTION,
+                help="An authorization-code client from Admin → OAuth2 Clients and Tokens, "
+                "with the redirect URI http://127.0.0.1/callback.",
+            ),
+            FieldSpec("client_secret", "Client secret", Where.SECRET),
+            FieldSpec(
+                "redirect_port",
+                "Redirect port",
+                Where.OPTION,
+                required=False,
+                placeholder="any free port",
+                help="Leave empty. Only for a server that compares the redirect URI with its "
+                "port: then register http://127.0.0.1:PORT/callback and enter PORT here.",
+            ),
+        ),
+        help="crmdesk opens SuiteCRM's sign-in page in your web browser and waits for the "
+        "answer on 127.0.0.1.",
+    ),
+    MethodSpec(
         "sugarcrm",
         "password",
         "User name and password (OAuth2 password grant)",

@@ -47,7 +47,7 @@ class DialectSpec:
 
 SUITECRM = DialectSpec(
     name="suitecrm",
-    auths=("password", "client_credentials"),
+    auths=("password", "client_credentials", "authorization_code"),
     module="Contacts",
     text_field="last_name",
     date_field="birthdate",

@@ -122,7 +122,7 @@ def test_kinds_and_methods_follow_the_registry_and_the_kind(dialog: ConnectDialo
             str(dialog.method_combo.itemData(j)) for j in range(dialog.method_combo.count())
         ]
     assert offered == {
-        "suitecrm": ["password", "client_credentials"],
+        "suitecrm": ["password", "client_credentials", "authorization_code"],
         "sugarcrm": ["password"],
         "espocrm": ["api_key", "hmac", "password"],
         "vtiger": ["rest", "webservice"],
