@@ -68,6 +68,7 @@ class RecordPane(QWidget):
         split.addWidget(self.related)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        split.setSizes([640, 220])
         self.splitter = split
         self.stack = QStackedWidget()
         self.stack.addWidget(self.placeholder)

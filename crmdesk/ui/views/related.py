@@ -39,9 +39,16 @@ from crmdesk.ui.views.record_table import RecordTableView
 _FALLBACK_COLUMNS = (FieldDef("name", "Name", FieldType.TEXT),)
 
 
+#: Targets that are bookkeeping (who created it, e-mail rows, teams): their tabs go last.
+_SYSTEM_TARGETS = frozenset(
+    {"users", "user", "emailaddresses", "emailaddress", "teams", "team", "securitygroups"}
+)
+
+
 def related_links(mdef: ModuleDef) -> list[LinkDef]:
-    """The links worth a tab: those whose target module is known."""
-    return [lk for lk in mdef.links if lk.target_module]
+    """The links worth a tab (target module known), business relationships first."""
+    links = [lk for lk in mdef.links if lk.target_module]
+    return sorted(links, key=lambda lk: lk.target_module.lower() in _SYSTEM_TARGETS)
 
 
 class RelatedTab(QWidget):
