@@ -243,6 +243,8 @@ class LoopbackListener:
 
     def _read(self, query: str) -> _Outcome:
         params = parse_qs(query, keep_blank_values=True)
+        for code in params.get("code", []):
+            register_secret(code)  # also a code that is refused below
         one = {k: v[0] for k, v in params.items() if len(v) == 1}
         state = one.get("state", "")
         if not self._state or not hmac.compare_digest(state.encode(), self._state.encode()):
@@ -256,7 +258,6 @@ class LoopbackListener:
         code = one.get("code", "")
         if not code:
             return _Outcome(error="invalid_request", description="no code in the answer")
-        register_secret(code)
         return _Outcome(code=code)
 
     @staticmethod

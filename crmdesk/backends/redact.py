@@ -30,6 +30,9 @@ _PATTERNS = [
         r"|secret|sessionName|token)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]{3,}"
     ),
     re.compile(r"(?i)(The password is invalid:\s*).*"),
+    # OAuth2 authorization codes and PKCE verifiers in URLs and form bodies.
+    re.compile(r"([?&](?:code|code_verifier)=)[^&\s\"'#]{3,}"),
+    re.compile(r"(?i)(code_verifier[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]{3,}"),
 ]
 
 

@@ -108,7 +108,10 @@ class SuiteCrmAuth:
 
     async def sign_in(self) -> None:
         async with self._lock:
-            await self._login()
+            if self.profile.auth == "authorization_code" and self.refresh_token:
+                await self._renew()  # resume without the browser while the token lasts
+            else:
+                await self._login()
 
     async def _renew(self) -> None:
         """Refresh when a refresh token is known, else (or when it is refused) sign in anew."""
