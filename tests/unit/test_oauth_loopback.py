@@ -18,7 +18,7 @@ from crmdesk.backends.oauth_loopback import (
     authorization_url,
     authorize_in_browser,
 )
-from crmdesk.backends.redact import install_log_filter
+from crmdesk.backends.redact import MASK, install_log_filter, redact
 from crmdesk.core.errors import AuthError, Cancelled, Unavailable
 
 ENDPOINT = "http://127.0.0.1:9/index.php?module=OAuth2AuthCodes&action=authorize"
@@ -288,3 +288,11 @@ async def test_code_and_verifier_never_reach_the_log(caplog: pytest.LogCaptureFi
     assert code not in caplog.text
     assert grant.code_verifier is not None
     assert grant.code_verifier not in caplog.text
+
+
+def test_codes_and_verifiers_in_urls_and_bodies_are_redacted() -> None:
+    url = "GET http://127.0.0.1:5/callback?code=AbC-123_xyz&state=s1 200"
+    assert redact(url) == f"GET http://127.0.0.1:5/callback?code={MASK}&state=s1 200"
+    assert redact('{"code_verifier": "v-0123456789"}') == f'{{"code_verifier": "{MASK}"}}'
+    assert redact("a=1&code_verifier=v-0123456789") == f"a=1&code_verifier={MASK}"
+    assert redact("HTTP status code: 404") == "HTTP status code: 404"
