@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -34,3 +35,15 @@ def runner(aio: AsyncDriver, sink: RecordingSink) -> Iterator[TaskRunner]:
     r = TaskRunner(sink)
     yield r
     r.cancel_all()
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_main_thread() -> Iterator[None]:
+    """No automatic garbage collection during a Qt test: it could run on the demo server's
+    thread and finalise Qt objects there (see crmdesk.ui.gc_guard). Collect here instead."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
