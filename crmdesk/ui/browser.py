@@ -24,6 +24,8 @@ class Browser(QObject):
     module_opened = Signal(object)  # ModuleDef
     record_loading = Signal(str)
     record_loaded = Signal(object, object)  # ModuleDef, Record
+    #: A module's definition was read again (after a picklist edit); the new ModuleDef.
+    definition_changed = Signal(object)
 
     def __init__(
         self,
@@ -51,10 +53,17 @@ class Browser(QObject):
         if self._wanted_module == name and self.module is not None and self.module.name == name:
             return
         self._wanted_module = name
-        self.module = None
         self.record = None
-        self.records.clear()
         self.runner.cancel("record")
+        mdef = self._defs.get(name)
+        if mdef is not None:
+            # Known from an earlier visit: the first page request starts right away, with
+            # one model reset and no trip through the event loop before it.
+            self.runner.cancel("module")
+            self._show_module(mdef)
+            return
+        self.module = None
+        self.records.clear()
         self.runner.run("module", self._open_module(name), label=f"Opening {name}")
 
     def open_record(self, record_id: str) -> None:
@@ -76,18 +85,32 @@ class Browser(QObject):
         if self.record is not None:
             self.open_record(self.record.id)
 
+    def redefine(self, name: str) -> None:
+        """Drop ``name``'s definition and read it again; the open list takes the new one."""
+        self._defs.pop(name, None)
+        self.runner.run(f"redefine:{name}", self._redefine(name), label=f"Reloading {name}")
+
     # -- coroutines ------------------------------------------------------------------
+    async def _redefine(self, name: str) -> None:
+        mdef = await self.backend.describe(name)
+        self._defs[name] = mdef
+        if self.module is not None and self.module.name == name:
+            self.module = mdef
+            self.records.set_source(mdef.columns(), self.loader_factory(mdef))
+        self.definition_changed.emit(mdef)
+
     async def _load_modules(self) -> None:
         self.modules.set_modules(await self.backend.modules())
         self.modules_loaded.emit()
 
     async def _open_module(self, name: str) -> None:
-        mdef = self._defs.get(name)
-        if mdef is None:
-            mdef = await self.backend.describe(name)
-            self._defs[name] = mdef
+        mdef = await self.backend.describe(name)
+        self._defs[name] = mdef
         if self._wanted_module != name:
             return
+        self._show_module(mdef)
+
+    def _show_module(self, mdef: ModuleDef) -> None:
         self.module = mdef
         self.records.set_source(mdef.columns(), self.loader_factory(mdef))
         self.module_opened.emit(mdef)
