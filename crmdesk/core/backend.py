@@ -45,6 +45,8 @@ class Capabilities:
     bulk: bool = False
     files: bool = False
     raw_request: bool = False
+    #: ``hierarchy()``: an account's parent / child tree.
+    hierarchy: bool = False
     #: Sign-in methods this dialect offers (values for ConnectionProfile.auth).
     auth_methods: tuple[str, ...] = ("password",)
 
@@ -84,6 +86,27 @@ class PicklistDependency:
     mapping: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class HierarchyEntry:
+    """One record of an account hierarchy, in tree order (``level`` 0 is the top)."""
+
+    id: str
+    name: str
+    level: int = 0
+    #: The record the hierarchy was asked for.
+    current: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileData:
+    """An attachment or image as the CRM sent it; ``filename`` is safe to use as a name."""
+
+    filename: str
+    mime_type: str
+    content: bytes = field(repr=False)
+
+
 class Backend(abc.ABC):
     """One connection to one CRM.  Subclasses set ``dialect`` and ``capabilities``."""
 
@@ -99,12 +122,25 @@ class Backend(abc.ABC):
     async def close(self) -> None:
         """Log out where the CRM has a logout call, and release the HTTP client."""
 
+    async def release(self) -> None:
+        """Let go of the connection but leave the server-side session valid.
+
+        On quit, a connection whose refresh token is remembered must not log out
+        (that revokes the token); dialects with refresh tokens override this to
+        release the HTTP client only.  The default is :meth:`close`.
+        """
+        await self.close()
+
     # -- metadata --------------------------------------------------------------------
     @abc.abstractmethod
     async def modules(self) -> list[ModuleInfo]: ...
 
     @abc.abstractmethod
     async def describe(self, module: str) -> ModuleDef: ...
+
+    def forget_metadata(self, module: str | None = None) -> None:
+        """Drop cached definitions of ``module`` (all when None), e.g. after a picklist
+        edit, so the next :meth:`describe` asks the CRM.  Default: nothing is cached."""
 
     async def options(self, module: str, field_name: str) -> tuple[Option, ...]:
         mdef = await self.describe(module)
@@ -165,6 +201,16 @@ class Backend(abc.ABC):
         raise Unsupported("This CRM's API has no global search.")
 
     # -- optional capabilities -------------------------------------------------------
+    def disabled_features(self) -> dict[str, str]:
+        """Capabilities this server turned out not to offer at run time (name → why)."""
+        return {}
+
+    async def hierarchy(self, module: str, record_id: str) -> list[HierarchyEntry]:
+        raise Unsupported("This CRM's API has no record hierarchy.")
+
+    async def fetch_file(self, resource_id: str) -> FileData:
+        raise Unsupported("This CRM's API cannot download attachments.")
+
     async def raw_request(
         self,
         method: str,

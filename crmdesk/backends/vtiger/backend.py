@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
@@ -36,7 +37,15 @@ from crmdesk.backends.redact import redact, register_secret
 from crmdesk.backends.transport import Transport, decode_json, looks_like_html
 from crmdesk.backends.vtiger import vtql, wire
 from crmdesk.backends.vtiger.wire import FileContent, HierarchyNode
-from crmdesk.core.backend import Backend, Capabilities, Changes, PicklistDependency, RawResponse
+from crmdesk.core.backend import (
+    Backend,
+    Capabilities,
+    Changes,
+    FileData,
+    HierarchyEntry,
+    PicklistDependency,
+    RawResponse,
+)
 from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.core.errors import (
     AuthError,
@@ -134,6 +143,18 @@ class _Auth:
         return True
 
 
+#: The ``serviceName`` values of ``editionLimits`` shown in the Access view.
+EDITION_LIMIT_SERVICES = (
+    "DOCUMENT_UPLOAD_FILE_LIMIT",
+    "IMPORT_FILE_LIMIT",
+    "CUSTOM_FIELD_LIMIT",
+    "PICKLIST_VALUES_MAX_ALLOWED",
+    "WORKFLOW_LIMIT",
+    "STORAGE",
+    "WEBSERVICE_LIMIT",
+)
+
+
 class VtigerBackend(Backend):
     """Vtiger over ``webservice.php`` (open source) or ``restapi/v1`` (Cloud)."""
 
@@ -156,6 +177,7 @@ class VtigerBackend(Backend):
         sync=True,
         files=True,
         raw_request=True,
+        hierarchy=True,
         auth_methods=FLAVOURS,
     )
 
@@ -170,6 +192,8 @@ class VtigerBackend(Backend):
         register_secret(self.access_key)
         self.session: str | None = None
         self._user: UserInfo | None = None
+        #: ``editionLimits`` answers, asked once with the first ``me()``.
+        self._limits: list[tuple[str, str]] | None = None
         self._login_lock = asyncio.Lock()
         self._modules: list[ModuleInfo] | None = None
         self._describe: dict[str, ModuleDef] = {}
@@ -442,7 +466,29 @@ class VtigerBackend(Backend):
             else:
                 self._user = wire.parse_user(await self._call("me"))
         assert self._user is not None
+        if self._limits is None:
+            self._limits = await self.edition_limits()
+            extra = {f"Edition limit {k}": v for k, v in self._limits}
+            self._user = dataclasses.replace(self._user, extra={**self._user.extra, **extra})
         return self._user
+
+    async def edition_limits(self) -> list[tuple[str, str]]:
+        """The Cloud edition's limits (service name, limit) for the Access view.
+
+        ``editionLimits`` is Cloud-only: where the server lacks it (webservice.php of
+        the open-source edition) the answer is an empty list, never an error.
+        """
+        found: list[tuple[str, str]] = []
+        for service in EDITION_LIMIT_SERVICES:
+            try:
+                answer = await self.edition_limit(service)
+            except CrmError as exc:
+                log.debug("no edition limit %s: %s", service, exc.message)
+                if not found:
+                    return []  # the first one failed: the server has no such call
+                continue
+            found.append((service, answer.get("limit", "") or json.dumps(answer)))
+        return found
 
     # -- records ---------------------------------------------------------------------------
 
@@ -806,6 +852,15 @@ class VtigerBackend(Backend):
             await self._call("get_account_hierarchy", {"id": record_id}, record_id=record_id)
         )
 
+    async def hierarchy(self, module: str, record_id: str) -> list[HierarchyEntry]:
+        """The core's view of :meth:`account_hierarchy` (Accounts only)."""
+        if module != "Accounts":
+            raise Unsupported("Vtiger keeps a hierarchy for Accounts only.")
+        return [
+            HierarchyEntry(n.id, n.name, n.level, n.current, n.label)
+            for n in await self.account_hierarchy(record_id)
+        ]
+
     # -- tags, sync, files, picklists, leads -------------------------------------------------
 
     async def tags(self, module: str, record_id: str) -> tuple[str, ...]:
@@ -846,6 +901,10 @@ class VtigerBackend(Backend):
         return wire.parse_file(
             await self._call("files_retrieve", {"id": resource_id}, record_id=resource_id)
         )
+
+    async def fetch_file(self, resource_id: str) -> FileData:
+        content = await self.files_retrieve(resource_id)
+        return FileData(content.filename, content.mime_type, content.content)
 
     async def save_file(self, resource_id: str, directory: Path) -> Path:
         """Save an attachment into ``directory`` under its own (sanitised) name."""

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, time, tzinfo
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QDate, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCalendarWidget,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
@@ -29,16 +31,19 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPlainTextEdit,
     QSizePolicy,
     QToolButton,
     QWidget,
+    QWidgetAction,
 )
 
 from crmdesk.core.records import Record, RecordRef, Value
 from crmdesk.core.schema import FieldDef, FieldType
 from crmdesk.ui.format import format_value
 from crmdesk.ui.forms.values import (
+    DATE_INPUT,
     DATETIME_INPUT,
     ParseError,
     is_empty,
@@ -52,6 +57,38 @@ def local_zone() -> tzinfo:
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
     return zone
+
+
+def zone_named(name: str) -> tzinfo | None:
+    """The IANA zone ``name`` (``Europe/Lisbon``, ``UTC``), or None when unknown."""
+    name = name.strip()
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def link_url(fdef: FieldDef, text: str) -> QUrl | None:
+    """Where a URL / e-mail / phone value leads: http(s), ``mailto:``, ``tel:``; else None."""
+    text = text.strip()
+    if not text:
+        return None
+    if fdef.type is FieldType.EMAIL:
+        return QUrl("mailto:" + text) if "@" in text and " " not in text else None
+    if fdef.type is FieldType.PHONE:
+        dial = "".join(c for c in text if c.isdigit() or c == "+")
+        return QUrl("tel:" + dial) if any(c.isdigit() for c in dial) else None
+    if fdef.type is FieldType.URL:
+        url = QUrl.fromUserInput(text)
+        ok = url.isValid() and url.scheme() in ("http", "https", "mailto")
+        return url if ok else None
+    return None
+
+
+#: Opens a link; tests replace it to see what would have opened.
+open_link: Callable[[QUrl], bool] = QDesktopServices.openUrl
 
 
 #: Opens a lookup for a relate field; returns the chosen record or None (cancelled).
@@ -145,6 +182,28 @@ class ReadOnlyEditor(FieldEditor):
         )
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.widget = self.label
+        self.open: QToolButton | None = None
+        if fdef.type in LinkEditor.button_text:
+            # Still plain text; the link opens from its own button, never from markup.
+            text, tip = LinkEditor.button_text[fdef.type]
+            self.open = QToolButton()
+            self.open.setText(text)
+            self.open.setToolTip(tip)
+            self.open.clicked.connect(self.open_url)
+            box = QWidget()
+            row = QHBoxLayout(box)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.setSpacing(2)
+            row.addWidget(self.label, 1)
+            row.addWidget(self.open)
+            self.widget = box
+
+    def url(self) -> QUrl | None:
+        return link_url(self.fdef, self.label.text())
+
+    def open_url(self) -> bool:
+        url = self.url()
+        return url is not None and open_link(url)
 
     @property
     def editable(self) -> bool:
@@ -160,6 +219,8 @@ class ReadOnlyEditor(FieldEditor):
             text = format_value(self.fdef, shown)
         self.label.setText(text)
         self.label.setToolTip(text if len(text) > 40 else "")
+        if self.open is not None:
+            self.open.setEnabled(self.url() is not None)
 
     def display_text(self) -> str:
         return self.label.text()
@@ -240,30 +301,100 @@ class CurrencyEditor(LineEditor):
         return box
 
 
-class DateTimeEditor(LineEditor):
-    """Shown and typed in the user's time zone; the value is an aware datetime."""
-
-    def placeholder(self) -> str:
-        return "YYYY-MM-DD HH:MM"
+class DateEditor(LineEditor):
+    """Typed as YYYY-MM-DD, or picked from a calendar that drops down from the "▾" button."""
 
     def _wrap(self) -> QWidget:
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
+        row.setSpacing(2)
         row.addWidget(self.line, 1)
+        self.extra_widgets(row)
+        self.pick = QToolButton()
+        self.pick.setText("\u25be")
+        self.pick.setToolTip("Pick from a calendar")
+        self.pick.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.calendar = QCalendarWidget()
+        self.calendar.setGridVisible(False)
+        self.calendar.setVerticalHeaderFormat(QCalendarWidget.VerticalHeaderFormat.NoVerticalHeader)
+        self.calendar.clicked.connect(self.pick_date)
+        self.calendar.activated.connect(self.pick_date)
+        menu = QMenu(self.pick)
+        holder = QWidgetAction(menu)
+        holder.setDefaultWidget(self.calendar)
+        menu.addAction(holder)
+        menu.aboutToShow.connect(self._sync_calendar)
+        self.pick.setMenu(menu)
+        self.popup = menu
+        row.addWidget(self.pick)
+        return box
+
+    def extra_widgets(self, row: QHBoxLayout) -> None:
+        """Widgets between the line and the calendar button (the zone, for datetimes)."""
+
+    def typed_date(self) -> date | None:
+        try:
+            value = self.value()
+        except ParseError:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(self.ctx.tz).date() if value.tzinfo else value.date()
+        return value if isinstance(value, date) else None
+
+    def _sync_calendar(self) -> None:
+        day = self.typed_date() or datetime.now(self.ctx.tz).date()
+        self.calendar.setSelectedDate(QDate(day.year, day.month, day.day))
+
+    def pick_date(self, qdate: QDate) -> None:
+        """The calendar chose ``qdate``: put it in the line as if typed."""
+        day = date(qdate.year(), qdate.month(), qdate.day())
+        self.line.setText(self.text_for(day))
+        self.popup.hide()
+        self.changed.emit()
+
+    def text_for(self, day: date) -> str:
+        return day.strftime(DATE_INPUT)
+
+
+class DateTimeEditor(DateEditor):
+    """Shown and typed in the user's time zone; the value is an aware datetime.  The
+    calendar changes the day and keeps the time typed (09:00 when there is none)."""
+
+    def placeholder(self) -> str:
+        return "YYYY-MM-DD HH:MM"
+
+    def extra_widgets(self, row: QHBoxLayout) -> None:
         zone = plain(datetime.now(self.ctx.tz).strftime("%Z") or str(self.ctx.tz))
         zone.setObjectName("zone")
+        zone.setToolTip(str(self.ctx.tz))
         zone.setEnabled(False)
         row.addWidget(zone)
-        return box
+        self.zone_label = zone
 
     def parse(self, text: str) -> Value:
         return parse_datetime(text, self.ctx.tz)
 
+    def text_for(self, day: date) -> str:
+        try:
+            value = self.value()
+        except ParseError:
+            value = None
+        clock = time(9, 0)
+        if isinstance(value, datetime):
+            clock = (value.astimezone(self.ctx.tz) if value.tzinfo else value).time()
+        return datetime.combine(day, clock).strftime(DATETIME_INPUT)
 
-class UrlEditor(LineEditor):
-    """A web address with a button that opens it (http, https and mailto only)."""
+
+class LinkEditor(LineEditor):
+    """An e-mail address or phone number with a button that writes / calls it
+    (``mailto:`` / ``tel:``); the text itself stays plain."""
+
+    button_text: ClassVar[dict[FieldType, tuple[str, str]]] = {
+        FieldType.EMAIL: ("Write", "Write an e-mail to this address"),
+        FieldType.PHONE: ("Call", "Call this number"),
+        FieldType.URL: ("Open", "Open in the web browser"),
+    }
 
     def _wrap(self) -> QWidget:
         box = QWidget()
@@ -272,22 +403,23 @@ class UrlEditor(LineEditor):
         row.setSpacing(2)
         row.addWidget(self.line, 1)
         self.open = QToolButton()
-        self.open.setText("Open")
-        self.open.setToolTip("Open in the web browser")
+        text, tip = self.button_text.get(self.fdef.type, ("Open", "Open"))
+        self.open.setText(text)
+        self.open.setToolTip(tip)
         self.open.clicked.connect(self.open_url)
         row.addWidget(self.open)
         return box
 
     def url(self) -> QUrl | None:
-        text = self.line.text().strip()
-        if not text:
-            return None
-        url = QUrl.fromUserInput(text)
-        return url if url.isValid() and url.scheme() in ("http", "https", "mailto") else None
+        return link_url(self.fdef, self.line.text())
 
     def open_url(self) -> bool:
         url = self.url()
-        return url is not None and QDesktopServices.openUrl(url)
+        return url is not None and open_link(url)
+
+
+class UrlEditor(LinkEditor):
+    """A web address with a button that opens it (http, https and mailto only)."""
 
 
 class MultilineEditor(FieldEditor):
@@ -358,6 +490,8 @@ class EnumEditor(FieldEditor):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.combo.setMinimumContentsLength(12)
+        #: Keys allowed now (a dependent drop-down); None: every option.
+        self.allowed: frozenset[str] | None = None
         self._fill(None)
         self.combo.activated.connect(lambda _i: self.changed.emit())
         self.widget = self.combo
@@ -367,6 +501,8 @@ class EnumEditor(FieldEditor):
         self.combo.addItem("", None)
         keys = set()
         for opt in self.fdef.options:
+            if self.allowed is not None and opt.key not in self.allowed:
+                continue
             self.combo.addItem(opt.label or opt.key, opt.key)
             keys.add(opt.key)
         if extra is not None and extra not in keys:
@@ -382,6 +518,34 @@ class EnumEditor(FieldEditor):
     def value(self) -> Value:
         data = self.combo.currentData()
         return None if data is None else str(data)
+
+    def options_shown(self) -> list[str]:
+        """The keys the drop-down offers now (the empty choice left out)."""
+        return [
+            str(self.combo.itemData(i))
+            for i in range(self.combo.count())
+            if self.combo.itemData(i) is not None
+        ]
+
+    def restrict(self, keys: frozenset[str] | None) -> bool:
+        """Offer only ``keys`` (None: all).  A chosen value no longer allowed is cleared
+        (returns True then); the loaded value is kept visible, marked, until changed."""
+        current = self.value()
+        self.allowed = keys
+        cleared = False
+        if current is not None and keys is not None and current not in keys:
+            if current == self.loaded:
+                self._fill(str(current))
+            else:
+                current, cleared = None, True
+                self._fill(None)
+        else:
+            self._fill(None if current is None else str(current))
+        index = self.combo.findData(current) if current is not None else 0
+        self.combo.setCurrentIndex(max(index, 0))
+        if cleared:
+            self.changed.emit()
+        return cleared
 
     def choose(self, key: str | None) -> None:
         index = self.combo.findData(key) if key is not None else 0
@@ -537,10 +701,11 @@ def create_editor(fdef: FieldDef, ctx: EditorContext, *, editable: bool = True) 
     return factory(fdef, ctx)
 
 
-for _kind in (FieldType.TEXT, FieldType.INT, FieldType.DECIMAL, FieldType.DATE):
+for _kind in (FieldType.TEXT, FieldType.INT, FieldType.DECIMAL):
     register_editor(_kind, LineEditor)
 for _kind in (FieldType.EMAIL, FieldType.PHONE):
-    register_editor(_kind, LineEditor)
+    register_editor(_kind, LinkEditor)
+register_editor(FieldType.DATE, DateEditor)
 register_editor(FieldType.CURRENCY, CurrencyEditor)
 register_editor(FieldType.DATETIME, DateTimeEditor)
 register_editor(FieldType.URL, UrlEditor)

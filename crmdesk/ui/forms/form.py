@@ -10,7 +10,7 @@ emits ``save_requested`` and the pane runs the operation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from crmdesk.core.backend import PicklistDependency
 from crmdesk.core.records import Record, Value
 from crmdesk.core.schema import FieldDef, ModuleDef
-from crmdesk.ui.forms.editors import EditorContext, FieldEditor, create_editor, plain
+from crmdesk.ui.forms.editors import EditorContext, EnumEditor, FieldEditor, create_editor, plain
 from crmdesk.ui.forms.values import (
     ParseError,
     form_sections,
@@ -89,6 +90,7 @@ class RecordForm(QWidget):
         self._dirty = False
         self._editable = True
         self._loading = False
+        self._deps: list[PicklistDependency] = []
 
         self.title = plain()
         font = QFont(self.title.font())
@@ -168,6 +170,30 @@ class RecordForm(QWidget):
     def display_text(self, name: str) -> str:
         ed = self.editor(name)
         return ed.display_text() if ed else ""
+
+    def set_dependencies(self, deps: Sequence[PicklistDependency]) -> None:
+        """Dependent drop-downs: each target offers only what its source's value allows."""
+        self._deps = [
+            d
+            for d in deps
+            if isinstance(self.editor(d.source_field), EnumEditor)
+            and isinstance(self.editor(d.target_field), EnumEditor)
+        ]
+        for dep in self._deps:
+            self._apply_dependency(dep)
+
+    def _apply_dependency(self, dep: PicklistDependency) -> None:
+        source, target = self.editor(dep.source_field), self.editor(dep.target_field)
+        assert isinstance(source, EnumEditor)
+        assert isinstance(target, EnumEditor)
+        key = source.value()
+        allowed = dep.mapping.get(str(key)) if key is not None else None
+        was_loading, self._loading = self._loading, True
+        try:
+            target.restrict(None if allowed is None else frozenset(allowed))
+        finally:
+            self._loading = was_loading
+        self._refresh()
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -279,6 +305,7 @@ class RecordForm(QWidget):
             return
         self.mdef = mdef
         self.rows = {}
+        self._deps = []
         body = QWidget()
         outer = QVBoxLayout(body)
         outer.setContentsMargins(0, 0, 4, 0)
@@ -328,6 +355,8 @@ class RecordForm(QWidget):
         finally:
             self._loading = False
         self._server_errors = {}
+        for dep in self._deps:
+            self._apply_dependency(dep)
         self._refresh({})
 
     def _edited(self) -> None:
@@ -337,6 +366,9 @@ class RecordForm(QWidget):
         for name, row in self.rows.items():
             if row.editor is sender:
                 self._server_errors.pop(name, None)
+                for dep in self._deps:
+                    if dep.source_field == name:
+                        self._apply_dependency(dep)
         self._refresh()
 
     def _refresh(self, problems: Mapping[str, str] | None = None) -> None:

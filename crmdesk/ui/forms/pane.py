@@ -10,17 +10,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import tzinfo
 from enum import Enum
+from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
+from crmdesk.core.backend import Backend, PicklistDependency
 from crmdesk.core.errors import Conflict, CrmError, ValidationError
 from crmdesk.core.records import Record, RecordRef, Value
 from crmdesk.core.schema import FieldDef, ModuleDef
 from crmdesk.ui.errors import describe
+from crmdesk.ui.forms.actions import make_actions
 from crmdesk.ui.forms.conflict import ConflictDialog
-from crmdesk.ui.forms.editors import EditorContext, plain
+from crmdesk.ui.forms.editors import EditorContext, plain, zone_named
+from crmdesk.ui.forms.extras import (
+    ConvertLeadDialog,
+    TagsBar,
+    attachment_ids,
+    convert_targets,
+    is_lead_module,
+    save_attachments,
+)
 from crmdesk.ui.forms.form import RecordForm
 from crmdesk.ui.forms.lookup import LookupDialog
 from crmdesk.ui.forms.values import conflicts, default_values, merge
@@ -38,6 +59,15 @@ class Choice(Enum):
 
 #: Asks what to do with unsaved changes; the default shows a message box.
 Ask = Callable[[str], Choice]
+#: Asks for a folder to save attachments in ("" when cancelled).
+ChooseDirectory = Callable[[str], str]
+FAVORITE_FIELD = "my_favorite"
+
+
+def offered(backend: Backend, capability: str) -> bool:
+    """The backend declares ``capability`` and the server did not turn it off since."""
+    declared = bool(getattr(backend.capabilities, capability, False))
+    return declared and capability not in backend.disabled_features()
 
 
 class RecordPane(QWidget):
@@ -45,6 +75,10 @@ class RecordPane(QWidget):
     record_shown = Signal(object, object)
     #: Something worth a status-bar line happened (plain text).
     notice = Signal(str)
+    #: The user's time zone became known (a tzinfo): views showing datetimes re-render.
+    zone_changed = Signal(object)
+    #: A record was marked (True) or unmarked as a favorite: (record id, favorite).
+    favorite_changed = Signal(str, bool)
 
     def __init__(
         self, ops: Operations, ctx: EditorContext | None = None, parent: QWidget | None = None
@@ -56,6 +90,30 @@ class RecordPane(QWidget):
         self.ctx.start = lambda key, coro: ops.runner.run(key, coro, label="Looking up records")
         self.form = RecordForm(self.ctx)
         self.related = RelatedTabs(ops, self.ctx)
+        self.toolbar = QToolBar()
+        self.toolbar.setIconSize(QSize(16, 16))
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.record_actions = make_actions(
+            self,
+            {
+                "record.favorite": self.toggle_favorite,
+                "record.convert_lead": self.convert_lead,
+                "record.save_files": self.save_files,
+            },
+            scope="record",
+        )
+        for action in self.record_actions.values():
+            self.toolbar.addAction(action)
+            action.setVisible(False)
+        self.tags = TagsBar(ops)
+        self.tags.hide()
+        record_box = QWidget()
+        box = QVBoxLayout(record_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.toolbar)
+        box.addWidget(self.tags)
+        box.addWidget(self.form, 1)
         self.related.confirm = lambda title, text: self.confirm(title, text)
         self.placeholder = plain("Select a record to see its details.")
         self.placeholder.setWordWrap(True)
@@ -64,7 +122,7 @@ class RecordPane(QWidget):
         self.placeholder.setContentsMargins(12, 10, 12, 10)
         split = QSplitter(Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)
-        split.addWidget(self.form)
+        split.addWidget(record_box)
         split.addWidget(self.related)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
@@ -85,6 +143,10 @@ class RecordPane(QWidget):
         self._last_save: Callable[[], None] | None = None
         self._after_save: Callable[[], None] | None = None
         self._auto_merges = 0
+        self.choose_directory: ChooseDirectory = self._choose_directory_box
+        self.convert_dialog: ConvertLeadDialog | None = None
+        self._zone_asked = False
+        self._deps: dict[str, list[PicklistDependency]] = {}
         self.form.save_requested.connect(self.save)
         self.form.retry_requested.connect(self.retry)
         self.related.open_requested.connect(self.open_record)
@@ -110,20 +172,25 @@ class RecordPane(QWidget):
 
     def show_record(self, mdef: ModuleDef, record: Record, *, push: bool = True) -> None:
         self.ops.remember(mdef)
+        self._ask_zone()
         self.form.clear_message()
         self.form.load(mdef, record)
         self.stack.setCurrentIndex(1)
         self.related.set_record(mdef, record)
+        self._extras(mdef, record)
         if push:
             self._push(mdef.name, record.id)
         self.record_shown.emit(mdef, record)
 
-    def new_record(self, mdef: ModuleDef) -> None:
+    def new_record(self, mdef: ModuleDef, values: Mapping[str, Value] | None = None) -> None:
+        """An empty form with the CRM's defaults (and ``values``, e.g. a relate pre-filled)."""
         self.ops.remember(mdef)
+        self._ask_zone()
         self.form.clear_message()
-        self.form.new(mdef, default_values(mdef))
+        self.form.new(mdef, {**default_values(mdef), **(values or {})})
         self.stack.setCurrentIndex(1)
         self.related.forget()
+        self._extras(mdef, None)
         first = next((r for r in self.form.rows.values() if r.editor.editable), None)
         if first is not None:
             first.editor.focus_widget().setFocus()
@@ -432,6 +499,27 @@ class RecordPane(QWidget):
         if change.kind is ChangeKind.DELETED and change.record_id == self.record_id:
             self.form.original = None
             self.show_message("The record was deleted.")
+        elif (
+            change.kind is ChangeKind.UPDATED
+            and change.record is not None
+            and change.record_id == self.record_id
+            and self.form.mdef is not None
+            and self.form.original is not None
+            and change.record is not self.form.original
+            and not self.form.dirty
+            and self.form.save_button.text() == "&Save"  # not while our own save runs
+        ):
+            # Saved elsewhere (a cell of the list): show the server's values.
+            merged = Record(
+                change.record.module,
+                change.record.id,
+                {**self.form.original.values, **change.record.values},
+                change.record.version or self.form.original.version,
+                change.record.access
+                if change.record.access is not None
+                else self.form.original.access,
+            )
+            self.show_record(self.form.mdef, merged, push=False)
         self.related.record_changed(change)
 
     # -- lookups -----------------------------------------------------------------------
@@ -449,3 +537,223 @@ class RecordPane(QWidget):
             return await dialog.choose()
         finally:
             dialog.deleteLater()
+
+    # -- the user's time zone ----------------------------------------------------------------
+    def _ask_zone(self) -> None:
+        """Once per pane: the CRM user's time zone (``me().time_zone``), else the machine's."""
+        if self._zone_asked:
+            return
+        self._zone_asked = True
+        backend = self.ops.backend
+
+        async def ask() -> tzinfo | None:
+            try:
+                me = await backend.me()
+            except CrmError:
+                return None
+            return zone_named(me.time_zone)
+
+        def known(tz: tzinfo | None) -> None:
+            if tz is not None:
+                self.set_zone(tz)
+
+        # Until (unless) the CRM tells, the context's zone (the machine's by default) holds.
+        self.ops.start("user-zone", ask(), success=known, failure=lambda _e: None)
+
+    def set_zone(self, tz: tzinfo) -> None:
+        """Show datetimes in ``tz`` from now on (a clean form is shown again in it)."""
+        if str(tz) == str(self.ctx.tz):
+            return
+        self.ctx.tz = tz
+        form = self.form
+        if form.mdef is not None and form.original is not None and not form.dirty:
+            mdef, record = form.mdef, form.original
+            form.mdef = None  # rebuild: editors show their zone
+            if form.is_new:
+                form.new(mdef, dict(record.values))
+            else:
+                form.load(mdef, record, editable=form._editable)
+        self.zone_changed.emit(tz)
+
+    # -- dialect extras: favorites, tags, lead conversion, attachments, dependencies -------
+    def _extras(self, mdef: ModuleDef, record: Record | None) -> None:
+        backend = self.ops.backend
+        saved = record is not None
+        fav = self.record_actions["record.favorite"]
+        fav.setVisible(saved and offered(backend, "favorites"))
+        self._show_favorite(bool(record is not None and record.get(FAVORITE_FIELD) is True))
+        convert = self.record_actions["record.convert_lead"]
+        converted = record is not None and str(record.get("leadstatus") or "") == "Converted"
+        convert.setVisible(
+            saved and is_lead_module(mdef.name) and offered(backend, "lead_conversion")
+        )
+        convert.setEnabled(not converted)
+        files = self.record_actions["record.save_files"]
+        ids = attachment_ids(mdef, record) if record is not None else []
+        files.setVisible(saved and offered(backend, "files") and _has_file_fields(mdef))
+        files.setEnabled(bool(ids))
+        files.setToolTip(
+            f"Save {len(ids)} image(s) / attachment(s) to a folder (Ctrl+Shift+A)"
+            if ids
+            else "This record has no images or attachments"
+        )
+        self.toolbar.setVisible(any(a.isVisible() for a in self.record_actions.values()))
+        show_tags = saved and offered(backend, "tags")
+        self.tags.setVisible(show_tags)
+        self.tags.set_record(record if show_tags else None)
+        self._dependencies(mdef)
+
+    def _dependencies(self, mdef: ModuleDef) -> None:
+        backend = self.ops.backend
+        if not offered(backend, "picklist_dependencies"):
+            return
+        known = self._deps.get(mdef.name)
+        if known is not None:
+            self.form.set_dependencies(known)
+            return
+
+        def done(deps: list[PicklistDependency]) -> None:
+            self._deps[mdef.name] = deps
+            if self.form.mdef is mdef:
+                self.form.set_dependencies(deps)
+
+        def failed(exc: BaseException) -> None:
+            self._deps[mdef.name] = []  # not asked again for this module
+            log.info("picklist dependencies of %s not loaded: %s", mdef.name, exc)
+
+        self.ops.start(
+            f"dependencies:{mdef.name}",
+            backend.picklist_dependencies(mdef.name),
+            success=done,
+            failure=failed,
+            label="Loading dependent drop-downs",
+        )
+
+    @property
+    def is_favorite(self) -> bool:
+        return self.record_actions["record.favorite"].isChecked()
+
+    def _show_favorite(self, on: bool) -> None:
+        action = self.record_actions["record.favorite"]
+        action.setChecked(on)
+        action.setText("\u2605 Favorite" if on else "\u2606 Favorite")
+
+    def toggle_favorite(self) -> None:
+        """Mark / unmark the shown record as a favorite (Ctrl+D) where the CRM has them."""
+        original, mdef = self.form.original, self.form.mdef
+        if original is None or mdef is None or self.form.is_new or self.record_id is None:
+            return
+        if not offered(self.ops.backend, "favorites"):
+            return
+        want = original.get(FAVORITE_FIELD) is not True
+        self._show_favorite(want)  # at once; put back if the server refuses
+        record_id = original.id
+
+        def done(_r: None) -> None:
+            if self.form.original is not None and self.form.original.id == record_id:
+                self.form.original.values[FAVORITE_FIELD] = want
+            self.favorite_changed.emit(record_id, want)
+            self.notice.emit("Marked as a favorite." if want else "No longer a favorite.")
+
+        def failed(exc: BaseException) -> None:
+            if self.record_id == record_id:
+                self._show_favorite(not want)
+            _t, message, _advice = describe(exc)
+            self.notice.emit(f"Favorite not changed: {message}")
+
+        self.ops.start(
+            f"favorite:{record_id}",
+            self.ops.backend.set_favorite(mdef.name, record_id, want),
+            success=done,
+            failure=failed,
+            label="Changing the favorite",
+        )
+
+    def convert_lead(self) -> None:
+        """Convert the shown lead (dialog: what to create, their required fields)."""
+        lead = self.form.original
+        if lead is None or self.form.is_new or not offered(self.ops.backend, "lead_conversion"):
+            return
+
+        async def run() -> None:
+            targets = await convert_targets(self.ops)
+            dialog = ConvertLeadDialog(self.ops, lead, targets, self.ctx, self.window())
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.converted.connect(lambda ids: self._converted(lead, ids))
+            dialog.finished.connect(lambda _c: self._forget_convert(dialog))
+            self.convert_dialog = dialog
+            dialog.open()
+
+        def go() -> None:
+            self.ops.runner.run("convert-open", run(), label="Preparing the conversion")
+
+        self.guard(go)
+
+    def _forget_convert(self, dialog: ConvertLeadDialog) -> None:
+        if self.convert_dialog is dialog:
+            self.convert_dialog = None
+        dialog.deleteLater()
+
+    def _converted(self, lead: Record, ids: Mapping[str, str]) -> None:
+        """Open the new records (Back / Forward go through all of them) and refresh the lead."""
+        backend, ops = self.ops.backend, self.ops
+        created = [(m, rid) for m, rid in ids.items() if rid]
+        names = ", ".join(m for m, _ in created)
+        self.notice.emit(f"Lead converted: created {names}.")
+
+        async def refresh_lead() -> None:
+            try:
+                fresh = await backend.get(lead.module, lead.id)
+            except CrmError:
+                return
+            ops.announce(RecordChange(ChangeKind.UPDATED, lead.module, lead.id, fresh))
+
+        self.ops.runner.run(f"lead-refresh:{lead.id}", refresh_lead(), label="Reloading the lead")
+        if created:
+            # The first (the contact) is shown; Forward goes through the others.
+            del self.history[self.history_pos + 1 :]
+            self.history.extend(created)
+            self.history_pos = len(self.history) - len(created)
+            self.open_record(created[0][0], created[0][1], push=False)
+
+    def _choose_directory_box(self, title: str) -> str:
+        return QFileDialog.getExistingDirectory(self.window(), title)
+
+    def save_files(self) -> None:
+        """Save the shown record's images / attachments into a folder the user picks."""
+        record, mdef = self.form.original, self.form.mdef
+        if record is None or mdef is None or not offered(self.ops.backend, "files"):
+            return
+        ids = attachment_ids(mdef, record)
+        if not ids:
+            self.notice.emit("This record has no images or attachments.")
+            return
+        folder = self.choose_directory("Save attachments to")
+        if not folder:
+            return
+
+        def done(paths: list[Path]) -> None:
+            shown = ", ".join(p.name for p in paths)
+            self.notice.emit(f"Saved {len(paths)} file(s) to {folder}: {shown}")
+            self.form.show_message(f"Saved to {folder}: {shown}", retry=False, info=True)
+
+        def failed(exc: BaseException) -> None:
+            _t, message, advice = describe(exc)
+            self.form.show_message(f"Attachments not saved: {message} {advice}", retry=False)
+            self.notice.emit(f"Attachments not saved: {message}")
+            self._extras(mdef, record)  # a server without files hides the action now
+
+        self.ops.start(
+            f"files:{record.id}",
+            save_attachments(self.ops.backend, ids, Path(folder)),
+            success=done,
+            failure=failed,
+            label="Saving attachments",
+        )
+
+
+def _has_file_fields(mdef: ModuleDef) -> bool:
+    return any(
+        f.native_type in ("image", "file", "attachment") or f.name.endswith("attachmentids")
+        for f in mdef.fields
+    )

@@ -6,12 +6,20 @@ as soon as a source is set; later pages load when the view asks through
 ``fetchMore`` (which only schedules) or prefetches near the end.  Every load
 carries the model's *generation*; a result whose generation is old (module
 switched, sort changed, reloaded) is dropped.
+
+With editing on (:meth:`RecordTableModel.set_editable`) the model also keeps each
+row's typed values, version and access, so a cell can be edited in place
+(``setData`` records the edit and emits ``edit_committed``; whoever saves it
+reports back with :meth:`edit_failed` or :meth:`update_record`).  A failed edit
+stays in its cell, marked, until it is saved or reverted.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
 from PySide6.QtCore import (
@@ -22,12 +30,14 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QBrush, QColor
 
 from crmdesk.core.errors import CrmError
 from crmdesk.core.query import SortKey
-from crmdesk.core.records import Page, PageRequest, Record
+from crmdesk.core.records import Page, PageRequest, Record, Value, Version
 from crmdesk.core.schema import FieldDef, FieldType
-from crmdesk.ui.format import NUMERIC, format_value
+from crmdesk.ui.format import DATETIME_FORMAT, NUMERIC, format_value
+from crmdesk.ui.forms.values import same_value
 from crmdesk.ui.tasks import TaskRunner
 
 Loader = Callable[[PageRequest], Awaitable[Page]]
@@ -36,6 +46,26 @@ LoaderFactory = Callable[[tuple[SortKey, ...]], Loader]
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+#: True when the row's record is one of the user's favorites.
+FAVORITE_ROLE = Qt.ItemDataRole.UserRole + 1
+#: The state of an edited cell: "" (none), "saving", "failed" or "invalid".
+EDIT_STATE_ROLE = Qt.ItemDataRole.UserRole + 2
+#: Field types edited in place in the table (others open the form).
+INLINE_TYPES = frozenset(
+    {
+        FieldType.TEXT,
+        FieldType.INT,
+        FieldType.DECIMAL,
+        FieldType.CURRENCY,
+        FieldType.ENUM,
+        FieldType.BOOL,
+        FieldType.DATE,
+        FieldType.EMAIL,
+        FieldType.PHONE,
+    }
+)
+FAVORITE_FIELD = "my_favorite"
+STAR = "\u2605"
 #: Low-cardinality columns whose strings are shared between rows to save memory.
 _SHARED = frozenset(
     {FieldType.ENUM, FieldType.MULTIENUM, FieldType.BOOL, FieldType.DATE, FieldType.RELATE}
@@ -44,7 +74,25 @@ _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _ALIGN = Qt.ItemDataRole.TextAlignmentRole
-_ROLES = frozenset({_DISPLAY, _ALIGN, Qt.ItemDataRole.ToolTipRole, ID_ROLE})
+_EDIT = Qt.ItemDataRole.EditRole
+_TIP = Qt.ItemDataRole.ToolTipRole
+_BACK = Qt.ItemDataRole.BackgroundRole
+_FORE = Qt.ItemDataRole.ForegroundRole
+_ROLES = frozenset({_DISPLAY, _ALIGN, _TIP, ID_ROLE, _EDIT, _BACK, _FORE, FAVORITE_ROLE})
+_EDIT_ROLES = frozenset({EDIT_STATE_ROLE})
+_FAILED_BACK = QBrush(QColor("#fbe3e4"))
+_SAVING_FORE = QBrush(QColor("#1a5fb4"))
+_STAR_FORE = QBrush(QColor("#c88800"))
+
+
+@dataclass(slots=True)
+class CellEdit:
+    """An edit typed into a cell that the server has not accepted (yet)."""
+
+    value: Value
+    text: str
+    state: str = "saving"
+    message: str = ""
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -53,6 +101,8 @@ class RecordTableModel(QAbstractTableModel):
     counts_changed = Signal()
     #: A page failed; the text is safe to show.  ``retry()`` loads it again.
     load_failed = Signal(str)
+    #: An edit was typed into a cell: (record id, field name, typed value).
+    edit_committed = Signal(str, str, object)
 
     def __init__(
         self,
@@ -80,6 +130,20 @@ class RecordTableModel(QAbstractTableModel):
         self._error: BaseException | None = None
         self._total: int | None = None
         self._total_is_estimate = False
+        # Kept only with editing on: typed values (per column), versions, access per row.
+        self._editable = False
+        self._values: list[tuple[Value, ...]] = []
+        self._versions: list[Version | None] = []
+        self._access: list[frozenset[str] | None] = []
+        self._edits: dict[tuple[str, str], CellEdit] = {}
+        self._module = ""
+        self._favorites_on = False
+        self._favorites: set[str] = set()
+        self._shared_access: dict[frozenset[str], frozenset[str]] = {}
+        #: The user's time zone for datetime columns (None: the machine's).
+        self.tz: tzinfo | None = None
+        #: When the shown list was loaded from its first page (for "changes since").
+        self.loaded_at: datetime | None = None
 
     # -- public API ------------------------------------------------------------------
     def set_source(
@@ -174,16 +238,161 @@ class RecordTableModel(QAbstractTableModel):
     def text(self, row: int, column: int) -> str:
         return self._rows[row][column]
 
+    @property
+    def module(self) -> str:
+        """The module of the loaded records ("" before any arrived)."""
+        return self._module
+
+    # -- editing in place ----------------------------------------------------------------
+
+    def set_editable(self, on: bool) -> None:
+        """Keep typed values per row and let simple-typed cells be edited."""
+        if on == self._editable:
+            return
+        self._editable = on
+        self.reload()
+
+    @property
+    def editable(self) -> bool:
+        return self._editable
+
+    def set_favorites(self, on: bool) -> None:
+        """Show a star on the rows of the user's favorites (the CRM's ``my_favorite``)."""
+        if on != self._favorites_on:
+            self._favorites_on = on
+            self._all_changed()
+
+    @property
+    def favorites_on(self) -> bool:
+        return self._favorites_on
+
+    def is_favorite(self, record_id: str) -> bool:
+        return record_id in self._favorites
+
+    def set_favorite(self, record_id: str, favorite: bool) -> None:
+        if favorite:
+            self._favorites.add(record_id)
+        else:
+            self._favorites.discard(record_id)
+        row = self.row_of(record_id)
+        if row >= 0 and self._columns:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, 0))
+
+    def column_of(self, field_name: str) -> int:
+        for col, fdef in enumerate(self._columns):
+            if fdef.name == field_name:
+                return col
+        return -1
+
+    def value(self, row: int, column: int) -> Value:
+        """The typed value as loaded (editing on), else None."""
+        if not self._editable or not 0 <= row < len(self._values):
+            return None
+        return self._values[row][column]
+
+    def record_at(self, row: int) -> Record:
+        """The row's record as far as the table knows it (its columns, version, access)."""
+        values: dict[str, Value] = {}
+        if self._editable and row < len(self._values):
+            values = {f.name: v for f, v in zip(self._columns, self._values[row], strict=True)}
+        return Record(
+            self._module,
+            self._ids[row],
+            values,
+            self._versions[row] if row < len(self._versions) else None,
+            self._access[row] if row < len(self._access) else None,
+        )
+
+    def pending(self, record_id: str, field_name: str) -> CellEdit | None:
+        return self._edits.get((record_id, field_name))
+
+    def pending_edits(self) -> dict[tuple[str, str], CellEdit]:
+        return dict(self._edits)
+
+    def editable_at(self, row: int, column: int) -> bool:
+        """May the cell be edited in place: editing on, a simple type, not read-only, the
+        record's access allows it, and no save of it is under way."""
+        if not self._editable or not 0 <= row < len(self._ids):
+            return False
+        if not 0 <= column < len(self._columns):
+            return False
+        fdef = self._columns[column]
+        if fdef.read_only or fdef.type not in INLINE_TYPES:
+            return False
+        access = self._access[row]
+        if access is not None and "edit" not in access:
+            return False
+        edit = self._edits.get((self._ids[row], fdef.name))
+        return edit is None or edit.state != "saving"
+
+    def edit_failed(self, record_id: str, field_name: str, message: str) -> None:
+        """The save of a cell failed: keep the typed value there, marked, with the reason."""
+        edit = self._edits.get((record_id, field_name))
+        if edit is None:
+            return
+        edit.state, edit.message = "failed", message
+        self._cell_changed(record_id, field_name)
+
+    def mark_invalid(self, record_id: str, field_name: str, text: str, message: str) -> None:
+        """What was typed is not a value of the field's type: keep it, marked, unsent."""
+        self._edits[(record_id, field_name)] = CellEdit(None, text, "invalid", message)
+        self._cell_changed(record_id, field_name)
+
+    def mark_saving(self, record_id: str, field_name: str) -> None:
+        edit = self._edits.get((record_id, field_name))
+        if edit is not None:
+            edit.state, edit.message = "saving", ""
+            self._cell_changed(record_id, field_name)
+
+    def revert_edit(self, record_id: str, field_name: str) -> bool:
+        """Drop an unsaved cell edit: the cell shows the loaded value again."""
+        if self._edits.pop((record_id, field_name), None) is None:
+            return False
+        self._cell_changed(record_id, field_name)
+        return True
+
+    def _cell_changed(self, record_id: str, field_name: str) -> None:
+        row, col = self.row_of(record_id), self.column_of(field_name)
+        if row >= 0 and col >= 0:
+            index = self.index(row, col)
+            self.dataChanged.emit(index, index)
+
+    def _all_changed(self) -> None:
+        if self._rows and self._columns:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._rows) - 1, len(self._columns) - 1)
+            )
+
     # -- edits announced by operations (no reload of the list) ------------------------
     def update_record(self, record: Record) -> bool:
         """Show ``record``'s new values in its row, if the row is loaded."""
         row = self.row_of(record.id)
         if row < 0:
             return False
-        self._rows[row] = self._row(record)
+        merged = record
+        if self._editable:
+            # A record the server answered with fewer fields keeps the columns it did not send.
+            known = self.record_at(row).values
+            merged = Record(
+                record.module,
+                record.id,
+                {**known, **record.values},
+                record.version or self._versions[row],
+                record.access if record.access is not None else self._access[row],
+            )
+        self._rows[row] = self._row(merged)
+        self._keep(row, merged, replace=True)
         last = max(len(self._columns) - 1, 0)
-        self.dataChanged.emit(self.index(row, 0), self.index(row, last), [_DISPLAY])
+        self.dataChanged.emit(self.index(row, 0), self.index(row, last))
         return True
+
+    def apply_changes(self, updated: Iterable[Record], deleted: Iterable[str]) -> tuple[int, int]:
+        """Changes reported since the list was loaded: loaded rows updated, deleted rows
+        removed, in place (records not loaded are left to the next reload).  Returns
+        (updated, removed) counts."""
+        n_up = sum(1 for rec in updated if self.update_record(rec))
+        n_del = sum(1 for rid in deleted if self.remove_record(rid))
+        return n_up, n_del
 
     def insert_record(self, record: Record, row: int = 0) -> int:
         """Put a new record's row at ``row`` (top by default); returns the row."""
@@ -191,6 +400,7 @@ class RecordTableModel(QAbstractTableModel):
         self.beginInsertRows(QModelIndex(), row, row)
         self._rows.insert(row, self._row(record))
         self._ids.insert(row, record.id)
+        self._keep(row, record, replace=False)
         self.endInsertRows()
         if self._total is not None:
             self._total += 1
@@ -205,6 +415,13 @@ class RecordTableModel(QAbstractTableModel):
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._rows[row]
         del self._ids[row]
+        del self._versions[row]
+        del self._access[row]
+        if self._editable:
+            del self._values[row]
+        self._favorites.discard(record_id)
+        for key in [k for k in self._edits if k[0] == record_id]:
+            del self._edits[key]
         self.endRemoveRows()
         if self._total is not None:
             self._total = max(0, self._total - 1)
@@ -231,17 +448,37 @@ class RecordTableModel(QAbstractTableModel):
         Views ask for a dozen roles per cell on every paint: answer the ones we do not
         serve before touching the index.
         """
-        if role not in _ROLES:
+        if role not in _ROLES and role not in _EDIT_ROLES:
             return None
         row, col = index.row(), index.column()
         if not (0 <= row < len(self._rows) and 0 <= col < len(self._columns)):
             return None
-        if role == _DISPLAY:
-            return self._rows[row][col]
+        edit = self._edits.get((self._ids[row], self._columns[col].name)) if self._edits else None
+        if role in (_DISPLAY, _EDIT):
+            if edit is not None:
+                return edit.text
+            text = self._rows[row][col]
+            if col == 0 and self._favorites_on and self._ids[row] in self._favorites:
+                return f"{STAR} {text}"
+            return text
         if role == _ALIGN:
             return _RIGHT if self._columns[col].type in NUMERIC else _LEFT
         if role == ID_ROLE:
             return self._ids[row]
+        if role == FAVORITE_ROLE:
+            return self._ids[row] in self._favorites
+        if role == EDIT_STATE_ROLE:
+            return edit.state if edit is not None else ""
+        if role == _BACK:
+            return _FAILED_BACK if edit is not None and edit.state != "saving" else None
+        if role == _FORE:
+            if edit is not None and edit.state == "saving":
+                return _SAVING_FORE
+            return None
+        if edit is not None:
+            if edit.state == "saving":
+                return "Saving…"
+            return f"Not saved: {edit.message} (Enter edits again, Esc on the cell reverts)"
         text = self._rows[row][col]  # tooltip: only for text a column may cut off
         return text if len(text) > 30 else None
 
@@ -263,14 +500,38 @@ class RecordTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        """QAbstractItemModel.flags: read-only, selectable cells."""
+        """QAbstractItemModel.flags: selectable cells; editable where :meth:`editable_at`."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return (
+        flags = (
             Qt.ItemFlag.ItemIsEnabled
             | Qt.ItemFlag.ItemIsSelectable
             | Qt.ItemFlag.ItemNeverHasChildren
         )
+        if self._editable and self.editable_at(index.row(), index.column()):
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def setData(self, index: AnyIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """QAbstractItemModel.setData: an edit typed into a cell (a typed Value).
+
+        The cell shows the new value at once, marked as saving, and ``edit_committed`` asks
+        for the save; a value equal to the loaded one drops any pending edit instead.
+        """
+        if role != _EDIT or not index.isValid():
+            return False
+        row, col = index.row(), index.column()
+        if not self.editable_at(row, col):
+            return False
+        fdef = self._columns[col]
+        record_id = self._ids[row]
+        if same_value(value, self._values[row][col]):
+            self.revert_edit(record_id, fdef.name)
+            return True
+        self._edits[(record_id, fdef.name)] = CellEdit(value, self._text(fdef, value))
+        self.dataChanged.emit(index, index)
+        self.edit_committed.emit(record_id, fdef.name, value)
+        return True
 
     def canFetchMore(self, parent: AnyIndex) -> bool:
         """QAbstractItemModel.canFetchMore: False while a page is in flight or after an error."""
@@ -311,6 +572,11 @@ class RecordTableModel(QAbstractTableModel):
         self._generation += 1
         self._rows = []
         self._ids = []
+        self._values = []
+        self._versions = []
+        self._access = []
+        self._edits = {}
+        self._favorites = set()
         self._shared = {}
         self._cursor = None
         self._at_end = True
@@ -352,11 +618,16 @@ class RecordTableModel(QAbstractTableModel):
 
     def _append(self, page: Page) -> None:
         rows = [self._row(rec) for rec in page.records]
+        if not self._rows:
+            self.loaded_at = datetime.now().astimezone()
         if rows:
             first = len(self._rows)
+            self._module = page.records[0].module or self._module
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._rows.extend(rows)
             self._ids.extend(rec.id for rec in page.records)
+            for rec in page.records:
+                self._keep(len(self._versions), rec, replace=False)
             self.endInsertRows()
         self._cursor = page.next
         # An empty page that claims more would make the view ask forever: treat it as the end.
@@ -369,6 +640,35 @@ class RecordTableModel(QAbstractTableModel):
             self._total, self._total_is_estimate = page.total_estimate, True
         self.counts_changed.emit()
 
+    def _keep(self, row: int, rec: Record, *, replace: bool) -> None:
+        """Remember what editing and favorites need of ``rec`` at ``row``."""
+        access = rec.access
+        if access is not None:
+            access = self._shared_access.setdefault(access, access)
+        if self._editable:
+            values = tuple(rec.values.get(f.name) for f in self._columns)
+            if replace:
+                self._values[row] = values
+            else:
+                self._values.insert(row, values)
+        if replace:
+            self._versions[row], self._access[row] = rec.version, access
+        else:
+            self._versions.insert(row, rec.version)
+            self._access.insert(row, access)
+        fav = rec.values.get(FAVORITE_FIELD)
+        if fav is True:
+            self._favorites.add(rec.id)
+        elif fav is False or (replace and FAVORITE_FIELD in rec.values):
+            self._favorites.discard(rec.id)
+        if rec.module:
+            self._module = rec.module
+
+    def _text(self, fdef: FieldDef, value: Value) -> str:
+        if isinstance(value, datetime) and value.tzinfo is not None and self.tz is not None:
+            return value.astimezone(self.tz).strftime(DATETIME_FORMAT)
+        return format_value(fdef, value)
+
     def _row(self, rec: Record) -> tuple[str, ...]:
         shared = self._shared
         out: list[str] = []
@@ -376,7 +676,7 @@ class RecordTableModel(QAbstractTableModel):
             value = rec.values.get(fdef.name)
             if fdef.type is FieldType.RELATE and fdef.relate_name_field:
                 value = rec.values.get(fdef.relate_name_field) or value
-            text = format_value(fdef, value)
+            text = self._text(fdef, value)
             if fdef.type is FieldType.MULTILINE or "\n" in text:
                 text = " ".join(text.split())
             if fdef.type in _SHARED:

@@ -1,12 +1,30 @@
-"""The record list: server-side sort on header clicks, prefetch before the end."""
+"""The record list: server-side sort on header clicks, prefetch before the end.
+
+With inline editing on (:class:`crmdesk.ui.forms.inline.InlineEditing`) the view
+also shows an edit bar over its bottom edge when a cell failed to save, with
+Retry and Revert (also on the cell's context menu and as shortcuts).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QTableView,
+    QWidget,
+)
 
 from crmdesk.core.schema import FieldType
-from crmdesk.ui.models.records import RecordTableModel
+from crmdesk.ui.forms.actions import make_actions
+from crmdesk.ui.models.records import EDIT_STATE_ROLE, RecordTableModel
 
 #: Starting widths per field type, in characters.
 _WIDTHS = {
@@ -28,9 +46,36 @@ _WIDTHS = {
 _FIRST_COLUMN = 28
 
 
+class EditBar(QFrame):
+    """ "Not saved: …  [Retry] [Revert]" over the bottom of the table."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("editBar")
+        self.setStyleSheet(
+            "#editBar { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 3px; }"
+        )
+        self.text = QLabel()
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.text.setWordWrap(True)
+        self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.retry = QPushButton("&Retry")
+        self.revert = QPushButton("Re&vert")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.retry)
+        row.addWidget(self.revert)
+        self.key: tuple[str, str] | None = None
+        self.hide()
+
+
 class RecordTableView(QTableView):
     #: The user moved to a record (its id).
     record_selected = Signal(str)
+    #: Retry / revert a cell whose edit was not saved: (record id, field name).
+    retry_edit_requested = Signal(str, str)
+    revert_edit_requested = Signal(str, str)
 
     def __init__(self, model: RecordTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +105,99 @@ class RecordTableView(QTableView):
         model.rowsInserted.connect(self._prefetch.start)
         model.modelReset.connect(self._columns_reset)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.edit_bar = EditBar(self)
+        self.edit_bar.retry.clicked.connect(self._retry_bar)
+        self.edit_bar.revert.clicked.connect(self._revert_bar)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.cell_actions = make_actions(
+            self,
+            {"cell.retry": self.retry_current, "cell.revert": self.revert_current},
+            scope="cell",
+            context=Qt.ShortcutContext.WidgetShortcut,
+        )
+
+    @property
+    def record_model(self) -> RecordTableModel:
+        return self._model
+
+    # -- cells that failed to save -------------------------------------------------------
+    def show_edit_error(self, record_id: str, field_name: str, text: str) -> None:
+        self.edit_bar.key = (record_id, field_name)
+        self.edit_bar.text.setText(text)
+        self.edit_bar.show()
+        self.edit_bar.raise_()
+        self._place_bar()
+
+    def hide_edit_error(self) -> None:
+        self.edit_bar.key = None
+        self.edit_bar.hide()
+
+    def _place_bar(self) -> None:
+        vp = self.viewport().geometry()
+        width = vp.width() - 8
+        height = self.edit_bar.heightForWidth(width)
+        if height < 0:
+            height = self.edit_bar.sizeHint().height()
+        self.edit_bar.setGeometry(vp.x() + 4, vp.bottom() - height - 3, width, height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """QWidget.resizeEvent: keep the edit bar along the bottom."""
+        super().resizeEvent(event)
+        if self.edit_bar.isVisible():
+            self._place_bar()
+
+    def _retry_bar(self) -> None:
+        if self.edit_bar.key is not None:
+            self.retry_edit_requested.emit(*self.edit_bar.key)
+
+    def _revert_bar(self) -> None:
+        if self.edit_bar.key is not None:
+            self.revert_edit_requested.emit(*self.edit_bar.key)
+
+    def _cell_key(self, index: QModelIndex) -> tuple[str, str] | None:
+        if not index.isValid() or not index.data(EDIT_STATE_ROLE):
+            return None
+        fdef = self._model.columns[index.column()]
+        return self._model.record_id(index.row()), fdef.name
+
+    def retry_current(self) -> None:
+        key = self._cell_key(self.currentIndex())
+        if key is not None:
+            self.retry_edit_requested.emit(*key)
+
+    def revert_current(self) -> None:
+        key = self._cell_key(self.currentIndex())
+        if key is not None:
+            self.revert_edit_requested.emit(*key)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """QAbstractItemView.keyPressEvent: Esc on a cell that failed to save reverts it."""
+        if event.key() == Qt.Key.Key_Escape and self.state() != self.State.EditingState:
+            key = self._cell_key(self.currentIndex())
+            if key is not None:
+                self.revert_edit_requested.emit(*key)
+                event.accept()
+                return
+        super().keyPressEvent(event)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.indexAt(pos)
+        key = self._cell_key(index)
+        extra = [a for a in self.actions() if a.objectName().startswith("list.")]
+        if key is None and not extra:
+            return
+        self.setCurrentIndex(index)
+        menu = QMenu(self)
+        if key is not None:
+            menu.addAction(self.cell_actions["cell.retry"])
+            menu.addAction(self.cell_actions["cell.revert"])
+        for action in extra:
+            if action.isVisible():
+                menu.addAction(action)
+        menu.popup(self.viewport().mapToGlobal(pos))
+        self.context_menu = menu
 
     def reset_sort(self) -> None:
         """Back to the server's order, without asking the model to reload."""

@@ -25,10 +25,11 @@ from PySide6.QtWidgets import (
 
 from crmdesk.core.errors import CrmError, ValidationError
 from crmdesk.core.query import Query, SortKey
-from crmdesk.core.records import Page, PageRequest, Record, RecordRef
+from crmdesk.core.records import Page, PageRequest, Record, RecordRef, Value
 from crmdesk.core.schema import FieldDef, FieldType, LinkDef, ModuleDef
 from crmdesk.ui.errors import describe
 from crmdesk.ui.forms.editors import EditorContext, plain
+from crmdesk.ui.forms.extras import HierarchyTab
 from crmdesk.ui.forms.form import RecordForm
 from crmdesk.ui.forms.lookup import LookupDialog
 from crmdesk.ui.forms.values import default_values
@@ -43,6 +44,29 @@ _FALLBACK_COLUMNS = (FieldDef("name", "Name", FieldType.TEXT),)
 _SYSTEM_TARGETS = frozenset(
     {"users", "user", "emailaddresses", "emailaddress", "teams", "team", "securitygroups"}
 )
+
+
+def prefilled(owner: ModuleDef | None, record: Record, target: ModuleDef) -> dict[str, Value]:
+    """A new related record's relate field pointing back at ``record`` (a Contact created
+    from an Account gets its account), with the name it shows."""
+    for fdef in target.fields:
+        if (
+            fdef.type is FieldType.RELATE
+            and fdef.relate_module == record.module
+            and not fdef.read_only
+            and fdef.visible
+        ):
+            values: dict[str, Value] = {fdef.name: record.id}
+            name_field = owner.name_field if owner is not None else "name"
+            label = record.get(name_field)
+            if fdef.relate_name_field and label:
+                values[fdef.relate_name_field] = label
+            return values
+    return {}
+
+
+#: Modules whose records have a parent / child hierarchy the CRM can tell.
+HIERARCHY_MODULES = frozenset({"Accounts", "Account"})
 
 
 def related_links(mdef: ModuleDef) -> list[LinkDef]:
@@ -218,7 +242,8 @@ class NewRelatedDialog(QDialog):
         self.setWindowTitle(f"New {target.label} linked to this record")
         self.owner, self.link, self.record, self.target = owner, link, record, target
         self.form = RecordForm(owner.ctx)
-        self.form.new(target, default_values(target))
+        self.prefilled = prefilled(owner.mdef, record, target)
+        self.form.new(target, {**default_values(target), **self.prefilled})
         self.form.save_button.hide()
         self.form.revert_button.hide()
         self.buttons = QDialogButtonBox()
@@ -274,6 +299,7 @@ class RelatedTabs(QTabWidget):
         self.mdef: ModuleDef | None = None
         self.record: Record | None = None
         self.tabs: dict[str, RelatedTab] = {}
+        self.hierarchy: HierarchyTab | None = None
         self.confirm: Callable[[str, str], bool] = self._confirm
         self.setDocumentMode(True)
         self.setUsesScrollButtons(True)
@@ -286,6 +312,9 @@ class RelatedTabs(QTabWidget):
         for tab in self.tabs.values():
             tab.model.clear()
             tab.loaded_for = None
+        if self.hierarchy is not None:
+            self.hierarchy.tree.clear()
+            self.hierarchy.loaded_for = None
         self.setVisible(False)
 
     def set_record(self, mdef: ModuleDef, record: Record) -> None:
@@ -296,6 +325,18 @@ class RelatedTabs(QTabWidget):
                 tab.model.clear()
                 tab.deleteLater()
             self.tabs = {}
+            if self.hierarchy is not None:
+                self.hierarchy.deleteLater()
+                self.hierarchy = None
+            backend = self.ops.backend
+            if (
+                mdef.name in HIERARCHY_MODULES
+                and backend.capabilities.hierarchy
+                and "hierarchy" not in backend.disabled_features()
+            ):
+                self.hierarchy = HierarchyTab(self.ops)
+                self.hierarchy.open_requested.connect(self.open_requested)
+                self.addTab(self.hierarchy, "Hierarchy")
             for lk in related_links(mdef):
                 tab = RelatedTab(self, lk)
                 tab.open_requested.connect(self.open_requested)
@@ -306,7 +347,9 @@ class RelatedTabs(QTabWidget):
         for tab in self.tabs.values():
             tab.loaded_for = None
             self._retitle(tab)
-        self.setVisible(bool(self.tabs))
+        if self.hierarchy is not None:
+            self.hierarchy.set_record(record)
+        self.setVisible(bool(self.tabs) or self.hierarchy is not None)
         self._current_changed(self.currentIndex())
 
     def tab(self, link: str) -> RelatedTab | None:
@@ -336,7 +379,7 @@ class RelatedTabs(QTabWidget):
 
     def _current_changed(self, index: int) -> None:
         widget = self.widget(index)
-        if isinstance(widget, RelatedTab) and self.record is not None:
+        if isinstance(widget, RelatedTab | HierarchyTab) and self.record is not None:
             widget.load()
 
     def _retitle(self, tab: RelatedTab) -> None:
