@@ -1,8 +1,9 @@
 """The entry point: QApplication + qasync loop, and the command line.
 
+crmdesk                            open the connection dialog (saved profiles or a new one)
+crmdesk --profile NAME             connect with a saved profile (asks for missing secrets)
 crmdesk --demo [DIALECT]           start the embedded demo CRM and browse it
 crmdesk --demo --screenshot F.png  ... then save a screenshot of the window and exit
-crmdesk --profile NAME             (not implemented yet)
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import qasync
 from PySide6.QtWidgets import QApplication
 
 from crmdesk.core.errors import CrmError
 from crmdesk.core.registry import LABELS
+from crmdesk.storage.connections import ConnectionStore
+from crmdesk.storage.logfile import install_file_log
+
+if TYPE_CHECKING:
+    from crmdesk.demo.server import DemoServer
+    from crmdesk.ui.main_window import MainWindow
 
 log = logging.getLogger("crmdesk")
 
@@ -41,26 +49,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot",
         metavar="FILE.png",
         type=Path,
-        help="open Accounts, select the first record, save the window as PNG and exit",
+        help="with --demo: open Accounts, select the first record, save the window as PNG and exit",
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.profile is not None:
-        print("crmdesk: --profile is not implemented yet; try --demo.", file=sys.stderr)
-        return 2
-    if args.demo is None:
-        print("crmdesk: nothing to connect to yet; start with --demo [DIALECT].", file=sys.stderr)
-        return 2
-    if args.demo not in LABELS:
+    if args.demo is not None and args.demo not in LABELS:
         print(
             f"crmdesk: unknown dialect {args.demo!r}; choose one of: {', '.join(LABELS)}.",
             file=sys.stderr,
         )
         return 2
+    if args.screenshot is not None and args.demo is None:
+        print("crmdesk: --screenshot needs --demo.", file=sys.stderr)
+        return 2
+    store = ConnectionStore()
+    if args.profile is not None:
+        try:
+            known = store.profiles.get(args.profile)
+        except CrmError as exc:
+            print(f"crmdesk: {exc.message} {exc.advice}".rstrip(), file=sys.stderr)
+            return 2
+        if known is None:
+            names = ", ".join(store.profiles.names()) or "none yet"
+            print(
+                f"crmdesk: there is no connection profile named {args.profile!r} "
+                f"(saved profiles: {names}).",
+                file=sys.stderr,
+            )
+            return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        install_file_log()
+    except OSError as exc:
+        log.warning("no log file: %s", exc)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "crmdesk"])
     assert isinstance(app, QApplication)
     app.setApplicationName("crmdesk")
@@ -70,53 +94,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     try:
         with loop:
-            code: int = loop.run_until_complete(_run_demo(app, args.demo, args.screenshot))
+            code: int = loop.run_until_complete(_run(args, store))
             return code
     finally:
         asyncio.set_event_loop(None)
 
 
-async def _run_demo(app: QApplication, dialect: str, screenshot: Path | None) -> int:
-    from crmdesk.backends import open_backend
+async def _start_demo() -> DemoServer:
     from crmdesk.demo.server import DemoServer
+
+    return await asyncio.to_thread(lambda: DemoServer().start())
+
+
+async def _run(args: argparse.Namespace, store: ConnectionStore) -> int:
     from crmdesk.ui.main_window import MainWindow
+
+    server: DemoServer | None = None
+    if args.demo is not None:
+        try:
+            server = await _start_demo()
+        except Exception as exc:
+            log.exception("demo server failed to start")
+            print(f"crmdesk: the demo CRM did not start: {exc}", file=sys.stderr)
+            return 1
+    window = MainWindow(store=store, demo=server)
+    try:
+        window.show()
+        window.start()
+        if server is not None and args.screenshot is not None:
+            return await _screenshot(window, args.demo, args.screenshot)
+        if server is not None:
+            window.open_demo(args.demo)
+        if args.profile is not None:
+            window.connect_profile(args.profile)
+        elif server is None:
+            window.open_connect_dialog()
+        closed = asyncio.Event()
+        window.closed.connect(closed.set)
+        await closed.wait()
+        return 0
+    finally:
+        await window.shutdown()
+        window.close()
+        window.deleteLater()
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+async def _screenshot(window: MainWindow, dialect: str, path: Path) -> int:
     from crmdesk.ui.screenshot import ScreenshotError, capture
 
+    task = window.open_demo(dialect)
+    assert task is not None
     try:
-        server = await asyncio.to_thread(lambda: DemoServer().start())
-    except Exception as exc:
-        log.exception("demo server failed to start")
-        print(f"crmdesk: the demo CRM did not start: {exc}", file=sys.stderr)
-        return 1
-    window: MainWindow | None = None
-    try:
-        profile = server.profile(dialect)
-        backend = open_backend(profile, server.secrets(dialect))
-        try:
-            await backend.connect()
-            window = MainWindow(
-                backend,
-                connection_name=f"Demo — {LABELS[dialect]}",
-                page_size=profile.page_size,
-            )
-            window.show()
-            window.start()
-            if screenshot is not None:
-                seconds = await asyncio.wait_for(
-                    capture(window, screenshot), timeout=SCREENSHOT_TIMEOUT
-                )
-                print(f"crmdesk: saved {screenshot} in {seconds:.1f} s")
-                return 0
-            closed = asyncio.Event()
-            app.lastWindowClosed.connect(closed.set)
-            await closed.wait()
-            return 0
-        finally:
-            if window is not None:
-                await window.runner.shutdown()
-                window.close()
-                window.deleteLater()
-            await backend.close()
+        await task
+        seconds = await asyncio.wait_for(capture(window, path), timeout=SCREENSHOT_TIMEOUT)
     except CrmError as exc:
         print(f"crmdesk: {exc.message} {exc.advice}".rstrip(), file=sys.stderr)
         return 1
@@ -126,8 +158,8 @@ async def _run_demo(app: QApplication, dialect: str, screenshot: Path | None) ->
     except ScreenshotError as exc:
         print(f"crmdesk: screenshot failed {exc}", file=sys.stderr)
         return 1
-    finally:
-        await asyncio.to_thread(server.stop)
+    print(f"crmdesk: saved {path} in {seconds:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def describe(self, module: str) -> ModuleDef: ...
 
-    def forget_metadata(self, module: str | None = None) -> None:
+    def forget_metadata(self, module: str | None = None) -> None:  # noqa: B027 (a no-op hook)
         """Drop cached definitions of ``module`` (all when None), e.g. after a picklist
         edit, so the next :meth:`describe` asks the CRM.  Default: nothing is cached."""
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
+from crmdesk.core.registry import LABELS
+from crmdesk.ui.admin import ADMIN_VIEWS
+
 
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
@@ -18,7 +21,13 @@ class ActionSpec:
     tip: str = ""
 
 
-ACTIONS: tuple[ActionSpec, ...] = (
+_BASE: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "file.connect", "&File", "&Connect…", "Ctrl+Shift+O", "Open a saved or a new connection"
+    ),
+    ActionSpec(
+        "file.disconnect", "&File", "&Disconnect", None, "Sign out of the current connection"
+    ),
     ActionSpec("file.quit", "&File", "&Quit", "Ctrl+Q", "Close crmdesk"),
     ActionSpec("view.refresh", "&View", "&Refresh", "F5", "Load the list and record again"),
     ActionSpec("view.retry", "&View", "Re&try loading", "Ctrl+R", "Load the page that failed"),
@@ -33,8 +42,39 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("record.delete", "&Record", "&Delete record…", "Del", "Delete after confirming"),
     ActionSpec("go.back", "&Go", "&Back", "Alt+Left", "The record opened before"),
     ActionSpec("go.forward", "&Go", "&Forward", "Alt+Right", "The record opened after"),
+)
+
+#: Tools → one entry per admin view, for the current connection.
+TOOLS: tuple[ActionSpec, ...] = tuple(
+    ActionSpec(v.id, "&Tools", v.text, v.shortcut or None, v.tip) for v in ADMIN_VIEWS
+)
+
+_HELP: tuple[ActionSpec, ...] = (
+    ActionSpec("help.show_log", "&Help", "Show &log", None, "Open the folder of crmdesk's log"),
     ActionSpec("help.about", "&Help", "&About crmdesk"),
 )
+
+#: Every action of the main window (the Demo menu comes on top with ``--demo``).
+ACTIONS: tuple[ActionSpec, ...] = (*_BASE, *TOOLS, *_HELP)
+
+#: The Demo menu: open the running demo CRM in another dialect.
+DEMO_ACTIONS: tuple[ActionSpec, ...] = tuple(
+    ActionSpec(
+        f"demo.{dialect}",
+        "&Demo",
+        f"Open demo as {label.split(' (')[0]}",
+        None,
+        f"Connect to the built-in demo CRM speaking {label}",
+    )
+    for dialect, label in LABELS.items()
+)
+
+
+def window_actions(demo: bool = False) -> tuple[ActionSpec, ...]:
+    """The action table of a window; with the demo menu before Help when ``demo``."""
+    if not demo:
+        return ACTIONS
+    return (*_BASE, *TOOLS, *DEMO_ACTIONS, *_HELP)
 
 
 def install_actions(

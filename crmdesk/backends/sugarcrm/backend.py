@@ -355,6 +355,13 @@ class SugarCrmBackend(Backend):
         self._connected = False
         await self.transport.aclose()
 
+    async def release(self) -> None:
+        """Close without ``oauth2/logout``, which would revoke the remembered refresh token."""
+        self._session.access_token = ""
+        self._session.refresh_token = ""
+        self._connected = False
+        await self.transport.aclose()
+
     async def ping(self) -> None:
         """The connection check: ``GET /ping`` answers ``"pong"``."""
         body = await self._call("GET", "ping")

@@ -108,8 +108,12 @@ class SuiteCrmAuth:
 
     async def sign_in(self) -> None:
         async with self._lock:
-            if self.profile.auth == "authorization_code" and self.refresh_token:
-                await self._renew()  # resume without the browser while the token lasts
+            if self.refresh_token and (
+                self.profile.auth == "authorization_code" or not self._can_login()
+            ):
+                # Resume without the browser (or the password the user did not keep)
+                # while the stored refresh token lasts.
+                await self._renew()
             else:
                 await self._login()
 

@@ -180,6 +180,11 @@ class SuiteCrmBackend(Backend):
             self.auth.forget()
             await self.transport.aclose()
 
+    async def release(self) -> None:
+        """Close without logging out, so a remembered refresh token stays valid."""
+        self.auth.forget()
+        await self.transport.aclose()
+
     # -- metadata ----------------------------------------------------------------------
     async def modules(self) -> list[ModuleInfo]:
         if self._modules is None:

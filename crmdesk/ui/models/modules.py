@@ -1,5 +1,8 @@
 """The module list as a two-level tree: groups ("Modules", "Custom modules",
-"Not browsable") holding the CRM's modules.  Only entity modules can be selected."""
+"Not browsable") holding the CRM's modules.  Only entity modules can be selected.
+
+:class:`ModuleTreeModel` is one connection's list; :class:`ConnectionTreeModel` puts
+every open connection at the top level with its modules below, for the tree view."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QIcon, QStandardItem, QStandardItemModel
 
 from crmdesk.core.schema import ModuleInfo
 
@@ -121,3 +125,135 @@ class ModuleTreeModel(QAbstractItemModel):
             | Qt.ItemFlag.ItemIsSelectable
             | Qt.ItemFlag.ItemNeverHasChildren
         )
+
+
+#: Under this role, every row of :class:`ConnectionTreeModel` carries its connection's id.
+CONNECTION_ROLE = Qt.ItemDataRole.UserRole + 1
+#: True on a connection's own (top-level) row.
+IS_CONNECTION_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+class ConnectionTreeModel(QStandardItemModel):
+    """Every open connection as a top-level row, its module groups and modules below.
+
+    Each connection's modules live in its own :class:`ModuleTreeModel` (what the
+    connection's browser fills); this model mirrors it whenever it resets.  Rows of
+    the current connection's node are shown in bold.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._sources: dict[int, ModuleTreeModel] = {}
+        self._slots: dict[int, Callable[[], None]] = {}
+        self._current: int | None = None
+
+    # -- connections -----------------------------------------------------------------
+    def add_connection(
+        self,
+        cid: int,
+        title: str,
+        source: ModuleTreeModel,
+        *,
+        tooltip: str = "",
+        icon: QIcon | None = None,
+    ) -> None:
+        item = QStandardItem(title)
+        item.setEditable(False)
+        item.setSelectable(False)
+        item.setData(cid, CONNECTION_ROLE)
+        item.setData(True, IS_CONNECTION_ROLE)
+        item.setToolTip(tooltip or title)
+        if icon is not None:
+            item.setIcon(icon)
+        self.appendRow(item)
+        self._sources[cid] = source
+        slot = self._slots[cid] = lambda: self._mirror(cid)
+        source.modelReset.connect(slot)
+        self._mirror(cid)
+
+    def remove_connection(self, cid: int) -> None:
+        row = self.connection_row(cid)
+        source = self._sources.pop(cid, None)
+        slot = self._slots.pop(cid, None)
+        if source is not None and slot is not None:
+            source.modelReset.disconnect(slot)
+        if row >= 0:
+            self.removeRow(row)
+        if self._current == cid:
+            self._current = None
+
+    def set_connection_title(self, cid: int, title: str, tooltip: str = "") -> None:
+        item = self.connection_item(cid)
+        if item is not None:
+            item.setText(title)
+            if tooltip:
+                item.setToolTip(tooltip)
+
+    def set_current(self, cid: int | None) -> None:
+        self._current = cid
+        for row in range(self.rowCount()):
+            item = self.item(row)
+            font = item.font()
+            font.setBold(item.data(CONNECTION_ROLE) == cid)
+            item.setFont(font)
+
+    def connection_ids(self) -> list[int]:
+        return [int(self.item(r).data(CONNECTION_ROLE)) for r in range(self.rowCount())]
+
+    def connection_row(self, cid: int) -> int:
+        for row in range(self.rowCount()):
+            if self.item(row).data(CONNECTION_ROLE) == cid:
+                return row
+        return -1
+
+    def connection_item(self, cid: int) -> QStandardItem | None:
+        row = self.connection_row(cid)
+        return self.item(row) if row >= 0 else None
+
+    def module_index(self, cid: int, name: str) -> QModelIndex:
+        """The row of module ``name`` under connection ``cid`` (invalid when not listed)."""
+        top = self.connection_item(cid)
+        if top is None:
+            return QModelIndex()
+        for g in range(top.rowCount()):
+            group = top.child(g)
+            for r in range(group.rowCount()):
+                item = group.child(r)
+                if item.data(MODULE_ROLE) == name:
+                    return item.index()
+        return QModelIndex()
+
+    # -- mirroring -------------------------------------------------------------------
+    def _mirror(self, cid: int) -> None:
+        top = self.connection_item(cid)
+        source = self._sources.get(cid)
+        if top is None or source is None:
+            return
+        if top.rowCount():
+            top.removeRows(0, top.rowCount())
+        groups: list[QStandardItem] = []
+        for g in range(source.rowCount()):
+            gindex = source.index(g, 0)
+            group = QStandardItem(str(gindex.data()))
+            group.setEditable(False)
+            group.setSelectable(False)
+            group.setData(cid, CONNECTION_ROLE)
+            children: list[QStandardItem] = []
+            for r in range(source.rowCount(gindex)):
+                mindex = source.index(r, 0, gindex)
+                info = source.module_at(mindex)
+                if info is None:
+                    continue
+                item = QStandardItem(info.label)
+                item.setEditable(False)
+                item.setToolTip(str(mindex.data(Qt.ItemDataRole.ToolTipRole)))
+                item.setData(info.name, MODULE_ROLE)
+                item.setData(cid, CONNECTION_ROLE)
+                item.setSelectable(info.entity)
+                item.setEnabled(info.entity)
+                children.append(item)
+            if children:
+                group.appendRows(children)
+            groups.append(group)
+        if groups:
+            top.appendRows(groups)

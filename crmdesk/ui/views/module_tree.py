@@ -1,20 +1,60 @@
-"""The module list on the left, with a filter box; selecting a module opens it."""
+"""The tree on the left: each open connection with its modules, and a filter box.
+
+Selecting a module emits :attr:`ModuleTree.module_selected` with the connection's
+id and the module's API name; the window switches to that connection.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from functools import cache
+
+from PySide6.QtCore import QItemSelection, QModelIndex, QRectF, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
-from crmdesk.ui.models.modules import MODULE_ROLE, ModuleTreeModel
+from crmdesk.ui.models.modules import CONNECTION_ROLE, MODULE_ROLE, ConnectionTreeModel
+
+#: A colour and a letter per CRM kind, for the connection nodes.
+KIND_MARKS: dict[str, tuple[str, str]] = {
+    "suitecrm": ("#6d3fa0", "S"),
+    "sugarcrm": ("#d9262c", "Su"),
+    "espocrm": ("#2f7fc1", "E"),
+    "vtiger": ("#1f9d55", "V"),
+}
+
+
+@cache
+def kind_icon(dialect: str, size: int = 32) -> QIcon:
+    """A rounded square in the kind's colour with its initial (no image files needed)."""
+    colour, letter = KIND_MARKS.get(dialect, ("#666666", dialect[:1].upper() or "?"))
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colour))
+        painter.drawRoundedRect(QRectF(1, 1, size - 2, size - 2), size / 5, size / 5)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(int(size * (0.42 if len(letter) > 1 else 0.6)))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, letter)
+    finally:
+        painter.end()
+    return QIcon(pixmap)
 
 
 class ModuleTree(QWidget):
-    #: An entity module was selected (its API name).
-    module_selected = Signal(str)
+    #: An entity module was selected: (connection id, module API name).
+    module_selected = Signal(int, str)
 
-    def __init__(self, model: ModuleTreeModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: ConnectionTreeModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        #: The connection ``select_module`` uses when none is named.
+        self.current_connection: int | None = None
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(model)
         self.proxy.setRecursiveFilteringEnabled(True)
@@ -36,42 +76,65 @@ class ModuleTree(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.filter)
         layout.addWidget(self.view)
-        model.modelReset.connect(self.view.expandAll)
+        self.proxy.rowsInserted.connect(self._expand_inserted)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
 
-    def select_module(self, name: str) -> bool:
-        index = self.proxy.mapFromSource(self.model.index_of(name))
-        if not index.isValid():
+    def select_module(self, name: str, connection: int | None = None) -> bool:
+        """Select ``name`` under ``connection`` (the current one by default)."""
+        cid = self.current_connection if connection is None else connection
+        if cid is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.module_index(cid, name))
+        if not index.isValid() or not index.flags() & Qt.ItemFlag.ItemIsSelectable:
             return False
         self.view.setCurrentIndex(index)
         return True
 
-    def selected_module(self) -> str | None:
+    def selected_module(self) -> tuple[int, str] | None:
         index = self.view.currentIndex()
-        name = index.data(MODULE_ROLE) if index.isValid() else None
-        return name if isinstance(name, str) else None
+        if not index.isValid():
+            return None
+        name, cid = index.data(MODULE_ROLE), index.data(CONNECTION_ROLE)
+        return (cid, name) if isinstance(name, str) and isinstance(cid, int) else None
+
+    def clear_selection(self) -> None:
+        self.view.selectionModel().clearSelection()
+        self.view.setCurrentIndex(QModelIndex())
+
+    def _expand_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        """New connections and their module groups open expanded."""
+        if parent.isValid():
+            self.view.expand(parent)
+        for row in range(first, last + 1):
+            self.view.expand(self.proxy.index(row, 0, parent))
 
     def _filter_changed(self, text: str) -> None:
         self.proxy.setFilterFixedString(text)
         self.view.expandAll()
 
+    def _first_selectable(self, parent: QModelIndex) -> QModelIndex:
+        for row in range(self.proxy.rowCount(parent)):
+            index = self.proxy.index(row, 0, parent)
+            if index.flags() & Qt.ItemFlag.ItemIsSelectable:
+                return index
+            found = self._first_selectable(index)
+            if found.isValid():
+                return found
+        return QModelIndex()
+
     def _select_first_match(self) -> None:
-        for g in range(self.proxy.rowCount()):
-            group = self.proxy.index(g, 0)
-            for r in range(self.proxy.rowCount(group)):
-                index = self.proxy.index(r, 0, group)
-                if index.flags() & Qt.ItemFlag.ItemIsSelectable:
-                    self.view.setCurrentIndex(index)
-                    self.view.setFocus()
-                    return
+        index = self._first_selectable(QModelIndex())
+        if index.isValid():
+            self.view.setCurrentIndex(index)
+            self.view.setFocus()
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         indexes = selected.indexes()
         if not indexes:
             return
-        name = indexes[0].data(MODULE_ROLE)
-        if isinstance(name, str):
-            self.module_selected.emit(name)
+        name, cid = indexes[0].data(MODULE_ROLE), indexes[0].data(CONNECTION_ROLE)
+        if isinstance(name, str) and isinstance(cid, int):
+            self.module_selected.emit(cid, name)
 
     def current(self) -> QModelIndex:
         return self.view.currentIndex()

@@ -1,4 +1,5 @@
-"""The status bar: connection, module, loaded / total rows, a busy indicator with Cancel."""
+"""The status bar: connection (and a TLS-off warning), module, loaded / total rows, a busy
+indicator with Cancel."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ class StatusPanel(QStatusBar):
         self.connection: QLabel = plain_label()
         self.module: QLabel = plain_label()
         self.rows: QLabel = plain_label()
+        self.tls: QLabel = plain_label("⚠ TLS verification off")
+        self.tls.setObjectName("tlsOff")
+        self.tls.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.tls.setToolTip(
+            "This connection does not check the server's certificate: what crmdesk sends "
+            "and receives can be read and changed on the way."
+        )
         self.busy = QProgressBar(self)
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(90)
@@ -32,12 +40,19 @@ class StatusPanel(QStatusBar):
         self.cancel.setToolTip("Stop what is loading (Ctrl+.)")
         for label in (self.rows, self.module, self.connection):
             label.setContentsMargins(10, 0, 10, 0)
-        for widget in (self.busy, self.cancel, self.rows, self.module, self.connection):
+        for widget in (self.busy, self.cancel, self.rows, self.module, self.connection, self.tls):
             self.addPermanentWidget(widget)
+        self.tls.setContentsMargins(4, 0, 10, 0)
         self.set_busy(False)
+        self.set_tls_warning(False)
 
-    def set_connection(self, text: str) -> None:
+    def set_connection(self, text: str, tooltip: str = "") -> None:
+        """Which connection the current view belongs to."""
         self.connection.setText(text)
+        self.connection.setToolTip(tooltip)
+
+    def set_tls_warning(self, on: bool) -> None:
+        self.tls.setVisible(on)
 
     def set_module(self, text: str) -> None:
         self.module.setText(text)
