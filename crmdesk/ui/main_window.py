@@ -170,10 +170,18 @@ class MainWindow(QMainWindow):
             "help.about": self._about,
         }
         for view in ADMIN_VIEWS:
-            handlers[view.id] = lambda v=view: self.open_admin_view(v)  # type: ignore[misc]
+            handlers[view.id] = self._admin_handler(view)
         for dialect in LABELS:
-            handlers[f"demo.{dialect}"] = lambda d=dialect: self.open_demo(d)  # type: ignore[misc]
+            handlers[f"demo.{dialect}"] = self._demo_handler(dialect)
         return handlers
+
+    # Closures without parameters: QAction.triggered would pass its ``checked`` flag
+    # into a defaulted one.
+    def _admin_handler(self, view: AdminView) -> Callable[[], object]:
+        return lambda: self.open_admin_view(view)
+
+    def _demo_handler(self, dialect: str) -> Callable[[], object]:
+        return lambda: self.open_demo(dialect)
 
     def _on_ws(self, act: Callable[[Workspace], object]) -> Callable[[], None]:
         def run() -> None:
@@ -390,6 +398,7 @@ class MainWindow(QMainWindow):
     async def _close(self, conn: Connection, ws: Workspace, logout: bool) -> None:
         try:
             await ws.runner.shutdown()
+            await asyncio.sleep(0)  # the runner's done-callbacks, before it is deleted
             if logout:
                 await disconnect(conn, self.store)
             else:
@@ -403,8 +412,11 @@ class MainWindow(QMainWindow):
         self.connections.clear()
         self.workspaces.clear()
         await self.session_runner.shutdown()
-        for conn, ws in conns:
+        for _conn, ws in conns:
             await ws.runner.shutdown()
+        # Let the runners' done-callbacks run while their QObjects still exist.
+        await asyncio.sleep(0)
+        for conn, _ws in conns:
             await let_go(conn)
 
     # -- connecting ----------------------------------------------------------------------
