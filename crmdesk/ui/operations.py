@@ -189,7 +189,10 @@ class Operations(QObject):
                 return
             success(result)
 
-        return self.runner.run(key, wrapped(), label=label)
+        task = self.runner.run(key, wrapped(), label=label)
+        # Cancelled before it started: close ``coro`` so it is not reported as never awaited.
+        task.add_done_callback(lambda _t: coro.close())
+        return task
 
     def announce(self, change: RecordChange) -> None:
         self.changed.emit(change)

@@ -527,14 +527,15 @@ class EnumEditor(FieldEditor):
             if self.combo.itemData(i) is not None
         ]
 
-    def restrict(self, keys: frozenset[str] | None) -> bool:
+    def restrict(self, keys: frozenset[str] | None, *, keep_loaded: bool = False) -> bool:
         """Offer only ``keys`` (None: all).  A chosen value no longer allowed is cleared
-        (returns True then); the loaded value is kept visible, marked, until changed."""
+        (returns True then); with ``keep_loaded`` (a record just shown) the loaded value
+        stays, marked as not in the list, until the user changes something."""
         current = self.value()
         self.allowed = keys
         cleared = False
         if current is not None and keys is not None and current not in keys:
-            if current == self.loaded:
+            if keep_loaded and current == self.loaded:
                 self._fill(str(current))
             else:
                 current, cleared = None, True

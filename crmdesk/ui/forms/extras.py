@@ -437,6 +437,11 @@ async def convert_targets(ops: Operations) -> list[ModuleDef]:
     return out
 
 
+def rank(module: str) -> int:
+    """A module's place in a conversion's result: contact, account, deal, then others."""
+    return next((i for i, (names, _c) in enumerate(CONVERT_TARGETS) if module in names), 99)
+
+
 def is_lead_module(module: str) -> bool:
     return module in ("Leads", "Lead")
 

@@ -182,7 +182,7 @@ class RecordForm(QWidget):
         for dep in self._deps:
             self._apply_dependency(dep)
 
-    def _apply_dependency(self, dep: PicklistDependency) -> None:
+    def _apply_dependency(self, dep: PicklistDependency, *, by_user: bool = False) -> None:
         source, target = self.editor(dep.source_field), self.editor(dep.target_field)
         assert isinstance(source, EnumEditor)
         assert isinstance(target, EnumEditor)
@@ -190,7 +190,9 @@ class RecordForm(QWidget):
         allowed = dep.mapping.get(str(key)) if key is not None else None
         was_loading, self._loading = self._loading, True
         try:
-            target.restrict(None if allowed is None else frozenset(allowed))
+            target.restrict(
+                None if allowed is None else frozenset(allowed), keep_loaded=not by_user
+            )
         finally:
             self._loading = was_loading
         self._refresh()
@@ -368,7 +370,7 @@ class RecordForm(QWidget):
                 self._server_errors.pop(name, None)
                 for dep in self._deps:
                     if dep.source_field == name:
-                        self._apply_dependency(dep)
+                        self._apply_dependency(dep, by_user=True)
         self._refresh()
 
     def _refresh(self, problems: Mapping[str, str] | None = None) -> None:

@@ -15,11 +15,13 @@ import logging
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     Qt,
 )
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from crmdesk.core.errors import Conflict, CrmError, ValidationError
@@ -50,6 +52,7 @@ class InlineDelegate(QStyledItemDelegate):
         self.model = model
         self.ctx = ctx
         self._editors: dict[int, FieldEditor] = {}
+        self._boxes: dict[int, QWidget] = {}
 
     def field_editor(self, widget: QWidget) -> FieldEditor | None:
         return self._editors.get(id(widget))
@@ -65,10 +68,29 @@ class InlineDelegate(QStyledItemDelegate):
         widget.setAutoFillBackground(True)
         editor.setParent(widget)  # the FieldEditor lives as long as its widget
         self._editors[id(widget)] = editor
+        inner = editor.focus_widget()
+        if inner is not widget:
+            # Keys go to the inner line, which the view does not know: map them to the box.
+            self._boxes[id(inner)] = widget
+            inner.installEventFilter(self)
         if isinstance(editor, EnumEditor | BoolEditor):
             # A choice is complete when made: commit it and close, like Enter would.
             editor.changed.connect(lambda w=widget: self._commit_and_close(w))
         return widget
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """QAbstractItemDelegate.eventFilter: Enter / Esc in an editor's inner line act on
+        the whole editor (commit and close / close)."""
+        box = self._boxes.get(id(obj))
+        if box is not None and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._commit_and_close(box)
+                return True
+            if event.key() == Qt.Key.Key_Escape:
+                self.closeEditor.emit(box, QStyledItemDelegate.EndEditHint.RevertModelCache)
+                return True
+        return super().eventFilter(obj, event)
 
     def _commit_and_close(self, widget: QWidget) -> None:
         self.commitData.emit(widget)
@@ -76,7 +98,9 @@ class InlineDelegate(QStyledItemDelegate):
 
     def destroyEditor(self, editor: QWidget, index: AnyIndex) -> None:
         """QStyledItemDelegate.destroyEditor: forget the FieldEditor with its widget."""
-        self._editors.pop(id(editor), None)
+        fe = self._editors.pop(id(editor), None)
+        if fe is not None:
+            self._boxes.pop(id(fe.focus_widget()), None)
         super().destroyEditor(editor, index)
 
     def setEditorData(self, editor: QWidget, index: AnyIndex) -> None:

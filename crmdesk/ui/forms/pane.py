@@ -40,6 +40,7 @@ from crmdesk.ui.forms.extras import (
     attachment_ids,
     convert_targets,
     is_lead_module,
+    rank,
     save_attachments,
 )
 from crmdesk.ui.forms.form import RecordForm
@@ -697,7 +698,7 @@ class RecordPane(QWidget):
     def _converted(self, lead: Record, ids: Mapping[str, str]) -> None:
         """Open the new records (Back / Forward go through all of them) and refresh the lead."""
         backend, ops = self.ops.backend, self.ops
-        created = [(m, rid) for m, rid in ids.items() if rid]
+        created = sorted(((m, rid) for m, rid in ids.items() if rid), key=lambda e: rank(e[0]))
         names = ", ".join(m for m, _ in created)
         self.notice.emit(f"Lead converted: created {names}.")
 
