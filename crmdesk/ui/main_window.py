@@ -143,7 +143,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.module_tree)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([210, 1070])
+        splitter.setSizes([250, 1030])
         self.setCentralWidget(splitter)
         self.resize(self.sizeHint())
         return splitter
@@ -312,6 +312,8 @@ class MainWindow(QMainWindow):
         """Show connection ``cid``'s workspace; the status bar names it."""
         if cid is not None and cid not in self.workspaces:
             raise KeyError(cid)
+        if cid != self.current_id:
+            self.status.clearMessage()  # a message about another connection would mislead
         self.current_id = cid
         self.tree_model.set_current(cid)
         self.module_tree.current_connection = cid
