@@ -265,12 +265,21 @@ CONVERT_TARGETS: tuple[tuple[tuple[str, ...], Mapping[str, tuple[str, ...]]], ..
 _SKIP = frozenset({"assigned_user_id", "account_id", "related_to", "contact_id"})
 
 
+def singular(label: str) -> str:
+    """ "Opportunities" → "Opportunity", "Contacts" → "Contact" (module labels are plural)."""
+    if label.endswith("ies"):
+        return label[:-3] + "y"
+    if label.endswith("s") and not label.endswith("ss"):
+        return label[:-1]
+    return label
+
+
 class ConvertSection:
     """One target of the conversion: a checkable box with the target's required fields."""
 
     def __init__(self, mdef: ModuleDef, lead: Record, ctx: EditorContext, checked: bool) -> None:
         self.mdef = mdef
-        self.box = QGroupBox(f"Create a {mdef.label.rstrip('s') or mdef.name}")
+        self.box = QGroupBox(f"New {singular(mdef.label or mdef.name)}")
         self.box.setCheckable(True)
         self.box.setChecked(checked)
         self.editors: dict[str, FieldEditor] = {}
@@ -349,9 +358,8 @@ class ConvertLeadDialog(QDialog):
         self.ops = ops
         self.lead = lead
         self.setWindowTitle("Convert Lead")
-        name = " ".join(
-            str(lead.get(n) or "") for n in ("firstname", "first_name", "lastname", "last_name")
-        ).strip()
+        parts = (lead.get(n) for n in ("firstname", "first_name", "lastname", "last_name"))
+        name = " ".join(str(p) for p in parts if p)
         intro = plain(
             f"Convert “{name or lead.id}” into new records. The lead is marked as converted."
         )

@@ -169,11 +169,8 @@ class InlineEditing(QObject):
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_failed: tuple[str, str] | None = None
         view.setItemDelegate(self.delegate)
-        view.setEditTriggers(
-            view.EditTrigger.DoubleClicked
-            | view.EditTrigger.EditKeyPressed
-            | view.EditTrigger.AnyKeyPressed
-        )
+        # Double-click or F2 (typing stays the view's keyboard search).
+        view.setEditTriggers(view.EditTrigger.DoubleClicked | view.EditTrigger.EditKeyPressed)
         self.model.set_editable(True)
         self.model.edit_committed.connect(self.save)
         view.retry_edit_requested.connect(self.retry)

@@ -30,7 +30,8 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QIcon
+from PySide6.QtWidgets import QApplication, QStyle
 
 from crmdesk.core.errors import CrmError
 from crmdesk.core.query import SortKey
@@ -81,11 +82,23 @@ _EDIT = Qt.ItemDataRole.EditRole
 _TIP = Qt.ItemDataRole.ToolTipRole
 _BACK = Qt.ItemDataRole.BackgroundRole
 _FORE = Qt.ItemDataRole.ForegroundRole
-_ROLES = frozenset({_DISPLAY, _ALIGN, _TIP, ID_ROLE, _EDIT, _BACK, _FORE, FAVORITE_ROLE})
+_DECO = Qt.ItemDataRole.DecorationRole
+_ROLES = frozenset({_DISPLAY, _ALIGN, _TIP, ID_ROLE, _EDIT, _BACK, _FORE, FAVORITE_ROLE, _DECO})
 _EDIT_ROLES = frozenset({EDIT_STATE_ROLE})
 _FAILED_BACK = QBrush(QColor("#fbe3e4"))
 _SAVING_FORE = QBrush(QColor("#1a5fb4"))
 _STAR_FORE = QBrush(QColor("#c88800"))
+
+
+_ICONS: dict[str, QIcon] = {}
+
+
+def _warning_icon() -> QIcon:
+    icon = _ICONS.get("warning")
+    if icon is None:
+        style = QApplication.style()
+        icon = _ICONS["warning"] = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+    return icon
 
 
 @dataclass(slots=True)
@@ -472,6 +485,9 @@ class RecordTableModel(QAbstractTableModel):
             return self._ids[row] in self._favorites
         if role == EDIT_STATE_ROLE:
             return edit.state if edit is not None else ""
+        if role == _DECO:
+            # A warning sign on a cell that did not save: visible on a selected row too.
+            return _warning_icon() if edit is not None and edit.state != "saving" else None
         if role == _BACK:
             return _FAILED_BACK if edit is not None and edit.state != "saving" else None
         if role == _FORE:
