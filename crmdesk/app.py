@@ -23,6 +23,7 @@ from crmdesk.core.errors import CrmError
 from crmdesk.core.registry import LABELS
 from crmdesk.storage.connections import ConnectionStore
 from crmdesk.storage.logfile import install_file_log
+from crmdesk.ui.gc_guard import MainThreadGarbageCollector
 
 if TYPE_CHECKING:
     from crmdesk.demo.server import DemoServer
@@ -95,11 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)  # the coroutine below decides when to stop
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    # The demo CRM serves from a thread of this process: garbage must be collected on the
+    # GUI thread only, or a Qt object could be finalised on the server's thread.
+    collector = MainThreadGarbageCollector(app)
     try:
         with loop:
             code: int = loop.run_until_complete(_run(args, store))
             return code
     finally:
+        collector.stop()
         asyncio.set_event_loop(None)
 
 
