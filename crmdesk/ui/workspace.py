@@ -18,6 +18,7 @@ from crmdesk.core.records import Record
 from crmdesk.core.schema import ModuleDef
 from crmdesk.ui.browser import Browser
 from crmdesk.ui.forms.editors import EditorContext
+from crmdesk.ui.forms.features import attach_record_features
 from crmdesk.ui.forms.pane import RecordPane
 from crmdesk.ui.models.modules import ModuleTreeModel
 from crmdesk.ui.models.records import RecordTableModel
@@ -83,6 +84,8 @@ class Workspace(QWidget):
         self.tls_warning.setVisible(not verify_tls)
         self.ops = Operations(backend, self.runner, self)
         self.detail = RecordPane(self.ops, EditorContext())
+        # Inline editing, the favorites star, sync refresh: only what this backend offers.
+        self.features = attach_record_features(self.table, self.detail, self.ops)
         self.started = False
         self._switching = False
         self.splitter = self._assemble()
