@@ -33,6 +33,11 @@ _BASE: tuple[ActionSpec, ...] = (
     ActionSpec("view.retry", "&View", "Re&try loading", "Ctrl+R", "Load the page that failed"),
     ActionSpec("view.cancel", "&View", "&Cancel loading", "Ctrl+.", "Stop what is loading"),
     ActionSpec("go.find_module", "&Go", "&Find module…", "Ctrl+L", "Type to filter modules"),
+    ActionSpec("go.filter", "&Go", "F&ilter list", "Ctrl+F", "Type to filter the record list"),
+    ActionSpec("go.quick_open", "&Go", "&Quick open…", "Ctrl+K", "Find a record and open it"),
+    ActionSpec(
+        "go.search", "&Go", "&Search records…", "Ctrl+Shift+F", "Search every module's records"
+    ),
     ActionSpec("go.modules", "&Go", "&Module list", "Ctrl+1"),
     ActionSpec("go.records", "&Go", "&Records", "Ctrl+2"),
     ActionSpec("go.details", "&Go", "&Details", "Ctrl+3"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from crmdesk.core.backend import Backend
-from crmdesk.core.query import Query, SortKey
+from crmdesk.core.query import Filter, Query, SortKey
 from crmdesk.core.records import Page, PageRequest, Record
 from crmdesk.core.schema import FieldType, ModuleDef
 from crmdesk.ui.models.modules import ModuleTreeModel
@@ -44,6 +44,8 @@ class Browser(QObject):
         self.record: Record | None = None
         self._wanted_module: str | None = None
         self._defs: dict[str, ModuleDef] = {}
+        #: The filter of each module's list (kept while other modules are shown).
+        self.filters: dict[str, Filter] = {}
 
     # -- operations ------------------------------------------------------------------
     def load_modules(self) -> None:
@@ -84,6 +86,18 @@ class Browser(QObject):
         self.records.reload()
         if self.record is not None:
             self.open_record(self.record.id)
+
+    def set_filter(self, module: str, flt: Filter | None) -> None:
+        """Filter ``module``'s list (None: show all); an open list reloads, same sort."""
+        if flt is None:
+            self.filters.pop(module, None)
+        else:
+            self.filters[module] = flt
+        mdef = self.module
+        if mdef is not None and mdef.name == module:
+            self.records.set_source(
+                mdef.columns(), self.loader_factory(mdef), sort=self.records.sort_keys
+            )
 
     def redefine(self, name: str) -> None:
         """Drop ``name``'s definition and read it again; the open list takes the new one."""
@@ -126,7 +140,7 @@ class Browser(QObject):
         backend = self.backend
 
         def make(sort: tuple[SortKey, ...]) -> Loader:
-            query = list_query(mdef, sort)
+            query = list_query(mdef, sort, self.filters.get(mdef.name))
 
             async def load(request: PageRequest) -> Page:
                 return await backend.list_records(mdef.name, query, request)
@@ -136,12 +150,12 @@ class Browser(QObject):
         return make
 
 
-def list_query(mdef: ModuleDef, sort: tuple[SortKey, ...] = ()) -> Query:
+def list_query(mdef: ModuleDef, sort: tuple[SortKey, ...] = (), flt: Filter | None = None) -> Query:
     """The query behind a module's record table: its list columns (and the display names
-    of relate columns), in ``sort`` order."""
+    of relate columns), in ``sort`` order, narrowed by ``flt``."""
     columns = mdef.columns()
     names = [c.name for c in columns]
     names += [
         c.relate_name_field for c in columns if c.type is FieldType.RELATE and c.relate_name_field
     ]
-    return Query(sort=sort, fields=tuple(dict.fromkeys(names)))
+    return Query(filter=flt, sort=sort, fields=tuple(dict.fromkeys(names)))

@@ -50,6 +50,7 @@ from crmdesk.ui.tasks import TaskRunner
 from crmdesk.ui.views.detail import plain_label
 from crmdesk.ui.views.error_banner import ErrorBanner
 from crmdesk.ui.views.module_tree import ModuleTree, kind_icon
+from crmdesk.ui.views.quick_open import QuickOpen, open_ref
 from crmdesk.ui.views.record_table import RecordTableView
 from crmdesk.ui.views.status import StatusPanel
 from crmdesk.ui.workspace import Workspace
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.current_id: int | None = None
         self.connect_dialog: ConnectDialog | None = None
         self.about_box: QMessageBox | None = None
+        self.quick_open: QuickOpen | None = None
         self._started = False
         self._switching = False
 
@@ -157,6 +159,9 @@ class MainWindow(QMainWindow):
             "view.retry": self._on_ws(lambda ws: ws.records.retry()),
             "view.cancel": self._cancel,
             "go.find_module": self._find_module,
+            "go.filter": self._on_ws(lambda ws: ws.filter_bar.focus_quick()),
+            "go.quick_open": self.open_quick_open,
+            "go.search": self.open_quick_open,
             "go.modules": self.module_tree.view.setFocus,
             "go.records": self._on_ws(lambda ws: ws.table.setFocus()),
             "go.details": self._on_ws(lambda ws: ws.detail.setFocus()),
@@ -358,6 +363,9 @@ class MainWindow(QMainWindow):
         for aid, action in self.actions_by_id.items():
             if aid.startswith(("record.", "view.", "admin.")) or aid in (
                 "file.disconnect",
+                "go.filter",
+                "go.quick_open",
+                "go.search",
                 "go.records",
                 "go.details",
                 "go.back",
@@ -546,6 +554,37 @@ class MainWindow(QMainWindow):
 
     def _cancel(self) -> None:
         self.runner.cancel_all()
+
+    def open_quick_open(self) -> QuickOpen | None:
+        """Go → Quick open (Ctrl+K, Ctrl+Shift+F): search the current connection's records;
+        the chosen one opens in its module."""
+        ws, conn = self.current, self.current_connection
+        if ws is None or conn is None:
+            self.status.showMessage(NO_CONNECTION, 8000)
+            return None
+        if self.quick_open is not None:
+            self.quick_open.close()
+        cid, backend = conn.id, conn.backend
+
+        def label(module: str) -> str:
+            info = ws.modules.module_at(ws.modules.index_of(module))
+            return info.label if info is not None else module
+
+        dlg = QuickOpen(
+            lambda text: backend.search(text, None, 30),
+            ws.runner,
+            label,
+            self,
+            title=f"Quick open — {conn.name}",
+        )
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.chosen.connect(
+            lambda ref: open_ref(ws, ref, lambda m: self.module_tree.select_module(m, cid))
+        )
+        dlg.destroyed.connect(lambda _o=None: setattr(self, "quick_open", None))
+        self.quick_open = dlg
+        dlg.popup()
+        return dlg
 
     def _find_module(self) -> None:
         self.module_tree.filter.setFocus()

@@ -26,6 +26,7 @@ from crmdesk.ui.operations import ChangeKind, Operations, RecordChange
 from crmdesk.ui.tasks import ErrorSink, TaskRunner
 from crmdesk.ui.views.detail import plain_label
 from crmdesk.ui.views.error_banner import ErrorBanner
+from crmdesk.ui.views.filter_bar import FilterBar, FilterController
 from crmdesk.ui.views.record_table import RecordTableView
 from crmdesk.ui.views.status import rows_text
 
@@ -79,6 +80,8 @@ class Workspace(QWidget):
         self.modules = ModuleTreeModel(self)
         self.browser = Browser(backend, self.runner, self.records, self.modules, self)
         self.table = RecordTableView(self.records)
+        self.filter_bar = FilterBar()
+        self.filters = FilterController(self.filter_bar, self.browser, self.records, self)
         self.banner = ErrorBanner()
         self.tls_warning = TlsWarning()
         self.tls_warning.setVisible(not verify_tls)
@@ -96,6 +99,7 @@ class Workspace(QWidget):
         layout = QVBoxLayout(middle)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
+        layout.addWidget(self.filter_bar)
         layout.addWidget(self.banner)
         layout.addWidget(self.table)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -244,6 +248,8 @@ class Workspace(QWidget):
         if self.browser.module is None:
             return ""
         text = rows_text(r.loaded, r.total, r.total_is_estimate, r.has_more)
+        if self.browser.module.name in self.browser.filters:
+            text += " (filtered)"
         return f"{text} (loading)" if r.loading else text
 
     def _update_rows(self) -> None:
