@@ -10,6 +10,7 @@ with one odd field still shows.  Nothing here knows a dialect.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +24,56 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off", "n", "f"})
 
 #: Date-times that carry no zone are read as UTC (what SuiteCRM / Sugar DB formats mean).
 _NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
+
+#: Longest text read as a number, and the largest decimal exponent accepted.  Beyond these a
+#: value is kept as text: Python's ``int()`` refuses strings of over 4,300 digits (ValueError),
+#: ``int(Decimal("1e999999999"))`` would build a gigantic integer, and no CRM field holds such
+#: numbers.
+MAX_NUMBER_CHARS = 1000
+MAX_EXPONENT = 1000
+#: Longest text tried as a date or date-time (a 50 MB "date" is text, not worth parsing).
+MAX_DATE_CHARS = 64
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def to_decimal(text: str) -> Decimal | None:
+    """A finite Decimal of reasonable size from ``text``, or None (NaN, Infinity, sNaN,
+    ``1e999999999``, 5,000 digits, junk)."""
+    s = text.strip()
+    if not s or len(s) > MAX_NUMBER_CHARS:
+        return None
+    try:
+        d = Decimal(s)
+    except (InvalidOperation, ValueError):
+        return None
+    if not d.is_finite() or abs(d.adjusted()) > MAX_EXPONENT:
+        return None
+    return d
+
+
+def to_count(raw: object) -> int | None:
+    """A non-negative integer from ``7`` or ``"7"`` (ASCII digits only, at most 18 of them),
+    else None: for totals, page counts, lengths and timestamps, where junk must not count."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 0 <= raw < 10**18 else None
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() and 0 <= raw < 1e18 else None
+    if isinstance(raw, str):
+        s = raw.strip()
+        if _ASCII_DIGITS.fullmatch(s):
+            return int(s)
+    return None
+
+
+def number_text(raw: int | float | Decimal) -> str:
+    """``str()`` of a number that never raises (Python refuses ``str()`` of ints over 4,300
+    digits)."""
+    try:
+        return str(raw)
+    except ValueError:
+        return f"{raw:.6e}" if isinstance(raw, int) else repr(raw)
 
 
 def unescape(text: str) -> str:
@@ -39,7 +90,7 @@ def parse_text(raw: object) -> str | None:
     if isinstance(raw, bool):
         return "1" if raw else "0"
     if isinstance(raw, int | float | Decimal):
-        return str(raw)
+        return number_text(raw)
     if not isinstance(raw, str):
         return None
     if raw == "":
@@ -74,15 +125,10 @@ def parse_int(raw: object) -> int | str | None:
         return int(raw) if raw.is_integer() else None
     if isinstance(raw, str):
         s = raw.strip()
-        try:
-            return int(s)
-        except ValueError:
-            pass
-        try:
-            d = Decimal(s)
-        except InvalidOperation:
+        d = to_decimal(s)
+        if d is None or d != d.to_integral_value():
             return unescape(s)
-        return int(d) if d == d.to_integral_value() else unescape(s)
+        return int(d)
     return None
 
 
@@ -94,14 +140,11 @@ def parse_decimal(raw: object) -> Decimal | str | None:
     if isinstance(raw, int):
         return Decimal(raw)
     if isinstance(raw, float):
-        return Decimal(repr(raw))
+        return Decimal(repr(raw)) if math.isfinite(raw) else None
     if isinstance(raw, str):
         s = raw.strip().replace(",", "") if raw.count(",") and "." in raw else raw.strip()
-        try:
-            d = Decimal(s)
-        except InvalidOperation:
-            return unescape(raw)
-        return d if d.is_finite() else unescape(raw)
+        d = to_decimal(s)
+        return d if d is not None else unescape(raw)
     return None
 
 
@@ -117,6 +160,8 @@ def parse_date(raw: object) -> date | str | None:
     s = raw.strip()
     if s.startswith("0000-00-00"):
         return None
+    if len(s) > MAX_DATE_CHARS:
+        return unescape(s)
     try:
         return date.fromisoformat(s[:10])
     except ValueError:
@@ -135,7 +180,7 @@ def parse_datetime(raw: object) -> datetime | str | None:
         s = raw.strip()
         if s.startswith("0000-00-00"):
             return None
-        parsed = _parse_dt_string(s)
+        parsed = _parse_dt_string(s) if len(s) <= MAX_DATE_CHARS else None
         if parsed is None:
             return unescape(s)
         dt = parsed
@@ -143,7 +188,10 @@ def parse_datetime(raw: object) -> datetime | str | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before datetime.min in UTC
+        return unescape(raw) if isinstance(raw, str) else None
 
 
 def _parse_dt_string(s: str) -> datetime | None:
@@ -243,15 +291,9 @@ def humanize(name: str) -> str:
 
 
 def parse_length(raw: object) -> int | None:
-    """A length that may come as ``150``, ``"150"`` or junk like ``"id"``."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return raw if raw > 0 else None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        n = int(raw.strip())
-        return n if n > 0 else None
-    return None
+    """A length that may come as ``150``, ``"150"`` or junk like ``"id"``, ``"²"``."""
+    n = to_count(raw) if not isinstance(raw, float) else None
+    return n if n else None
 
 
 def seconds_from_now(seconds: float) -> datetime:

@@ -15,12 +15,14 @@ What the real server does (see ``peers/espocrm/README.md``), in short:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from crmdesk.backends.common import to_decimal
 from crmdesk.backends.redact import redact
 from crmdesk.backends.transport import html_summary
 from crmdesk.core.errors import (
@@ -76,7 +78,7 @@ def _decode_body(content: bytes) -> Any:
         return None
     try:
         return json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
 
@@ -282,9 +284,9 @@ def parse_datetime(raw: Any) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # junk; 0001-01-01 00:00+01:00 is before year 1 in UTC
         return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def parse_date(raw: Any) -> date | None:
@@ -297,12 +299,14 @@ def parse_date(raw: Any) -> date | None:
 
 
 def _to_decimal(raw: Any) -> Decimal | None:
-    if isinstance(raw, bool) or raw is None or raw == "":
+    """A finite number of sane size; NaN, Infinity, ``1e999999999`` and junk → None."""
+    if isinstance(raw, bool):
         return None
-    try:
-        return Decimal(str(raw))
-    except (InvalidOperation, ValueError):
-        return None
+    if isinstance(raw, int):
+        return Decimal(raw)
+    if isinstance(raw, float):
+        return Decimal(repr(raw)) if math.isfinite(raw) else None
+    return to_decimal(raw) if isinstance(raw, str) else None
 
 
 def _to_int(raw: Any) -> int | None:
@@ -313,10 +317,8 @@ def _to_int(raw: Any) -> int | None:
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     if isinstance(raw, str):
-        try:
-            return int(raw.strip())
-        except ValueError:
-            return None
+        d = to_decimal(raw)
+        return int(d) if d is not None and d == d.to_integral_value() else None
     return None
 
 
@@ -348,14 +350,17 @@ def _text(raw: Any) -> str | None:
 
 def _tuple(raw: Any) -> tuple[str, ...] | None:
     if isinstance(raw, list | tuple):
-        return tuple(str(x) for x in raw if x is not None)
+        return tuple(t for x in raw if x is not None and (t := _text(x)) is not None)
     if isinstance(raw, str):
         # some versions send multi-enums JSON-encoded
         if raw.startswith("["):
             try:
-                return _tuple(json.loads(raw))
-            except ValueError:
+                items = json.loads(raw)
+            except (ValueError, RecursionError):
                 return (raw,)
+            if not isinstance(items, list):
+                return (raw,)
+            return tuple(t for x in items if x is not None and (t := _text(x)) is not None)
         return (raw,) if raw else ()
     return None
 

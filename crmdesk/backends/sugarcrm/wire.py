@@ -9,12 +9,14 @@ fidelity tests run every one of them through these functions.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from crmdesk.backends.common import parse_length, to_decimal
 from crmdesk.backends.redact import redact
 from crmdesk.core.errors import (
     AuthError,
@@ -394,26 +396,21 @@ def _int(v: JSON) -> int | None:
         return v
     if isinstance(v, float) and v.is_integer():
         return int(v)
-    if isinstance(v, str) and v.strip():
-        try:
-            return int(Decimal(v.strip()))
-        except (InvalidOperation, ValueError):
-            return None
+    if isinstance(v, str):
+        d = to_decimal(v)  # None for NaN, Infinity, 1e999999999, 5,000 digits
+        return int(d) if d is not None else None
     return None
 
 
 def _decimal(v: JSON) -> Decimal | None:
     if isinstance(v, bool) or v is None:
         return None
-    if isinstance(v, int | float | str):
-        s = str(v).strip()
-        if not s:
-            return None
-        try:
-            d = Decimal(s)
-        except InvalidOperation:
-            return None
-        return d if d.is_finite() else None
+    if isinstance(v, int):
+        return Decimal(v)
+    if isinstance(v, float):
+        return Decimal(repr(v)) if math.isfinite(v) else None
+    if isinstance(v, str):
+        return to_decimal(v)
     return None
 
 
@@ -686,7 +683,8 @@ def parse_link_answer(
     related: list[Record] = []
     if isinstance(body.get("related_record"), Mapping):
         related.append(parse_record(related_module, body["related_record"], mdef))
-    for r in body.get("related_records") or ():
+    many = body.get("related_records")
+    for r in many if isinstance(many, list) else ():
         if isinstance(r, Mapping):
             related.append(parse_record(related_module, r, mdef))
     return primary, related
@@ -753,13 +751,8 @@ def _truthy(v: JSON) -> bool:
 
 
 def _length(v: JSON) -> int | None:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    if isinstance(v, str):
-        head = v.split(",")[0].strip()
-        if head.isdigit():
-            return int(head)
-    return None
+    """``255`` or ``"26,6"`` (precision, scale) → 255 / 26; junk → None."""
+    return parse_length(v.split(",")[0] if isinstance(v, str) else v)
 
 
 def parse_field(

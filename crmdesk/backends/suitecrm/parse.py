@@ -14,8 +14,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crmdesk.backends.common import humanize, parse_bool, parse_length, parse_text, parse_value
+from crmdesk.backends.common import (
+    humanize,
+    parse_bool,
+    parse_length,
+    parse_text,
+    parse_value,
+    to_count,
+)
 from crmdesk.backends.redact import redact
+from crmdesk.core.errors import ProtocolError
 from crmdesk.core.records import Page, Record, UserInfo, Value, Version
 from crmdesk.core.schema import (
     Cardinality,
@@ -164,7 +172,11 @@ def parse_modules(body: Any) -> list[ModuleInfo]:
             continue
         label = parse_text(info.get("label")) or humanize(name)
         access_raw = info.get("access")
-        access = frozenset(str(a) for a in access_raw) if isinstance(access_raw, list) else None
+        access = (
+            frozenset(a for a in access_raw if isinstance(a, str))
+            if isinstance(access_raw, list)
+            else None
+        )
         out.append(ModuleInfo(name=name, label=label, access=access, custom="_" in name))
     out.sort(key=lambda m: m.label.lower())
     return out
@@ -178,11 +190,12 @@ def _options(raw: object) -> tuple[Option, ...]:
             out.append(Option(str(k), parse_text(v) or str(k)))
     elif isinstance(raw, list):
         for item in raw:
-            if isinstance(item, Mapping) and "key" in item:
-                key = str(item["key"])
+            if isinstance(item, Mapping) and (key := parse_text(item.get("key"))) is not None:
                 out.append(Option(key, parse_text(item.get("label")) or key))
             elif isinstance(item, list | tuple) and len(item) == 2:
-                out.append(Option(str(item[0]), parse_text(item[1]) or str(item[0])))
+                key = parse_text(item[0])
+                if key is not None:
+                    out.append(Option(key, parse_text(item[1]) or key))
             elif isinstance(item, str):
                 out.append(Option(item, item))
     return tuple(out)
@@ -315,9 +328,13 @@ def parse_fields(
         )
     names = {f.name for f in fields}
     name_field = "name" if "name" in names else ("last_name" if "last_name" in names else "id")
-    if extension and extension.get("name_field") in names:
-        name_field = str(extension["name_field"])
-    list_fields = tuple(str(x) for x in extension.get("list_fields", ())) if extension else ()
+    ext_name = extension.get("name_field") if extension else None
+    if isinstance(ext_name, str) and ext_name in names:
+        name_field = ext_name
+    ext_list = extension.get("list_fields") if extension else None
+    list_fields = (
+        tuple(x for x in ext_list if isinstance(x, str)) if isinstance(ext_list, list) else ()
+    )
     mlabel = label or (parse_text(extension.get("label")) if extension else None) or module
     raw: dict[str, Any] = {"fields": raw_fields}
     if extension:
@@ -388,8 +405,11 @@ def parse_record(item: Any, module: str | None = None, mdef: ModuleDef | None = 
     every value is plain (unescaped) text.
     """
     if not isinstance(item, Mapping):
-        raise ValueError("a record must be a JSON object")
-    rid = str(item.get("id") or "")
+        raise ProtocolError(
+            f"SuiteCRM sent a {_kind(item)} where a record (a JSON object) belongs."
+        )
+    raw_id = item.get("id")
+    rid = parse_text(raw_id) or "" if isinstance(raw_id, str | int) else ""
     attrs = item.get("attributes")
     values: dict[str, Value] = {}
     if isinstance(attrs, Mapping):
@@ -415,8 +435,10 @@ def parse_single(body: Any, module: str | None = None, mdef: ModuleDef | None = 
     data = body.get("data") if isinstance(body, Mapping) else None
     if isinstance(data, list):
         if len(data) != 1:
-            raise ValueError(f"expected one record, got {len(data)}")
+            raise ProtocolError(f"SuiteCRM sent {len(data)} records where one was expected.")
         data = data[0]
+    if data is None:
+        raise ProtocolError(f"SuiteCRM's answer holds no record ('data' in {_kind(body)}).")
     return parse_record(data, module, mdef)
 
 
@@ -436,10 +458,18 @@ def parse_page(
     empty result) has no meta counts at all; ``counts_records`` (relationship lists)
     then means an empty first page is a total of 0.
     """
-    data = body.get("data") if isinstance(body, Mapping) else None
-    items = data if isinstance(data, list) else []
+    if not isinstance(body, Mapping):
+        raise ProtocolError(f"SuiteCRM sent a {_kind(body)} where a list of records belongs.")
+    data = body.get("data")
+    if isinstance(data, Mapping):  # a to-one relationship: one resource object
+        data = [data]
+    elif data is None and "data" in body:  # an empty to-one relationship
+        data = []
+    if not isinstance(data, list):
+        raise ProtocolError(f"SuiteCRM's list answer has no 'data' array (it holds {_kind(data)}).")
+    items = data
     records = [parse_record(it, module, mdef) for it in items if isinstance(it, Mapping)]
-    meta = body.get("meta") if isinstance(body, Mapping) else None
+    meta = body.get("meta")
     meta = meta if isinstance(meta, Mapping) else {}
     total_pages = _int(meta.get("total-pages"))
     total = _int(meta.get("total-records"))
@@ -461,19 +491,30 @@ def parse_page(
 
 
 def _int(raw: object) -> int | None:
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw)
-    return None
+    return to_count(raw) if not isinstance(raw, float) else None
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, for a message: ``an object``, ``a list``, ``null`` …"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
 
 
 def parse_user(body: Any, access: Mapping[str, frozenset[str]] | None = None) -> UserInfo:
     data = body.get("data") if isinstance(body, Mapping) else None
     if not isinstance(data, Mapping):
-        raise ValueError("current-user has no data")
+        raise ProtocolError("SuiteCRM's current-user answer has no user object ('data').")
     attrs = data.get("attributes")
     attrs = attrs if isinstance(attrs, Mapping) else {}
 
@@ -489,7 +530,7 @@ def parse_user(body: Any, access: Mapping[str, frozenset[str]] | None = None) ->
         if k not in shown and "pass" not in k.lower() and (t := parse_text(v))
     }
     return UserInfo(
-        id=str(data.get("id") or s("id")),
+        id=parse_text(data.get("id")) or s("id"),
         user_name=s("user_name"),
         display_name=s("full_name") or s("name") or s("user_name"),
         is_admin=parse_bool(attrs.get("is_admin")) is True,
@@ -504,15 +545,15 @@ def parse_user(body: Any, access: Mapping[str, frozenset[str]] | None = None) ->
 
 
 def parse_token(body: Any) -> tuple[str, str | None, float]:
-    """``(access_token, refresh_token, expires_in)``; raises ValueError for a bad shape."""
+    """``(access_token, refresh_token, expires_in)``; ProtocolError for a bad shape."""
     if not isinstance(body, Mapping):
-        raise ValueError("token response is not an object")
+        raise ProtocolError("SuiteCRM's token answer is not a JSON object.")
     access = body.get("access_token")
     if not isinstance(access, str) or not access:
-        raise ValueError("token response has no access_token")
+        raise ProtocolError("SuiteCRM's token answer has no access_token.")
     refresh = body.get("refresh_token")
-    expires = body.get("expires_in")
-    expires_in = float(expires) if isinstance(expires, int | float) else 3600.0
+    seconds = to_count(body.get("expires_in"))
+    expires_in = float(seconds) if seconds and seconds < 10**8 else 3600.0
     return access, refresh if isinstance(refresh, str) and refresh else None, expires_in
 
 
@@ -531,11 +572,11 @@ def error_json(text: str) -> tuple[Any, str]:
         return None, text
     try:
         return json.loads(stripped), ""
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         obj, end = json.JSONDecoder().raw_decode(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, text
     return obj, stripped[end:].strip()
 

@@ -554,11 +554,7 @@ def parse_challenge(result: Any) -> Challenge:
     if not isinstance(result, dict) or not isinstance(result.get("token"), str):
         raise ProtocolError("Vtiger's getchallenge answer has no token.")
     st, et = result.get("serverTime"), result.get("expireTime")
-    return Challenge(
-        result["token"],
-        int(st) if isinstance(st, int | str) and str(st).isdigit() else None,
-        int(et) if isinstance(et, int | str) and str(et).isdigit() else None,
-    )
+    return Challenge(result["token"], common.to_count(st), common.to_count(et))
 
 
 def session_of(result: Any) -> str:
@@ -582,8 +578,12 @@ def parse_sync(result: Any) -> SyncResult:
     dele = result.get("deleted")
     lm = result.get("lastModifiedTime")
     last: datetime | None = None
-    if isinstance(lm, int | str) and str(lm).isdigit():
-        last = datetime.fromtimestamp(int(lm), UTC)
+    seconds = common.to_count(lm)
+    if seconds is not None:
+        try:
+            last = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):  # a timestamp past year 9999
+            last = None
     return SyncResult(
         updated=[r for r in upd if isinstance(r, dict)] if isinstance(upd, list) else [],
         deleted=[str(d) for d in dele if isinstance(d, str | int)]
@@ -597,11 +597,9 @@ def parse_sync(result: Any) -> SyncResult:
 def parse_count(result: Any) -> int:
     """``select count(*)`` → ``[{"count": "1987"}]``."""
     if isinstance(result, list) and result and isinstance(result[0], dict):
-        raw = result[0].get("count")
-        if isinstance(raw, int):
-            return raw
-        if isinstance(raw, str) and raw.strip().isdigit():
-            return int(raw)
+        n = common.to_count(result[0].get("count"))
+        if n is not None:
+            return n
     raise ProtocolError("Vtiger's count answer has no number.")
 
 
