@@ -12,6 +12,7 @@ the pane and selects its row once the list has it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -131,13 +132,14 @@ class QuickOpen(QDialog):
             return
         self._timer.start()
 
-    def search_now(self) -> None:
+    def search_now(self) -> asyncio.Task[None] | None:
+        """Search for what is typed now (Enter, or the debounce ran out); the task."""
         self._timer.stop()
         text = self.box.text().strip()
         if not text:
-            return
+            return None
         self._set_state("Searching…")
-        self.runner.run(TASK_KEY, self._search(text), label="Searching")
+        return self.runner.run(TASK_KEY, self._search(text), label="Searching")
 
     async def _search(self, text: str) -> None:
         try:
