@@ -68,6 +68,7 @@ class QuickOpen(QDialog):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setObjectName("quickOpen")
+        self.setStyleSheet("QDialog#quickOpen { border: 1px solid palette(dark); }")
         self.search_fn = search
         self.runner = runner
         self.module_label = module_label
@@ -182,7 +183,7 @@ class QuickOpen(QDialog):
         for module, group in groups.items():
             label = self.module_label(module)
             head = QTreeWidgetItem([f"{label} ({len(group)})", ""])
-            head.setFlags(Qt.ItemFlag.NoItemFlags)
+            head.setFlags(Qt.ItemFlag.ItemIsEnabled)  # readable, never chosen
             head.setFont(0, bold)
             self.results.addTopLevelItem(head)
             head.setFirstColumnSpanned(True)
