@@ -18,7 +18,7 @@ from helpers.memory_keyring import MemoryKeyring
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDateEdit, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from crmdesk.core.backend import Capabilities
@@ -394,3 +394,59 @@ def test_unsupported_from_the_server_keeps_the_previous_filter(
 
 def test_spec_is_empty_by_default() -> None:
     assert FilterSpec().empty
+
+
+def test_value_editors_by_type_and_keyboard(qtbot: QtBot, aio: AsyncDriver) -> None:
+    fake = FakeBackend()
+    win = MainWindow(fake)
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    ws = win.current
+    assert ws is not None
+    aio.wait_until(lambda: ws.modules.rowCount() > 0)
+    ws.browser.open_module("Accounts")
+    settle(aio, ws)
+    bar, builder = ws.filter_bar, ws.filter_bar.builder
+    bar.open_builder()
+
+    def widgets(field_name: str, op: Op) -> list[type]:
+        builder.select(field_name, op)
+        assert builder.editor is not None
+        return [type(w) for w in builder.editor.widgets]
+
+    assert widgets("is_partner", Op.EQ) == [QCheckBox]
+    assert widgets("founded", Op.GT) == [QDateEdit]
+    assert widgets("founded", Op.BETWEEN) == [QDateEdit, QDateEdit]
+    assert widgets("industry", Op.EQ) == [QComboBox]
+    assert widgets("industry", Op.NOT_IN) == [MultiSelect]
+    assert widgets("billing_address_city", Op.IN) == [QLineEdit]  # a comma list
+    assert widgets("email1", Op.EMPTY) == []
+
+    # A number that is not one: the builder says so and adds nothing.
+    builder.select("employees", Op.GTE)
+    assert builder.editor is not None
+    line = builder.editor.focus_widget()
+    assert isinstance(line, QLineEdit)
+    line.setFocus()
+    QTest.keyClicks(line, "lots")
+    QTest.keyClick(line, Qt.Key.Key_Return)
+    assert builder.error.text() == "Employees takes a whole number."
+    assert bar.chips == []
+    # Enter in the value adds the condition.
+    line.setText("5000")
+    generation = ws.records.generation
+    QTest.keyClick(line, Qt.Key.Key_Return)
+    aio.wait_until(lambda: ws.records.generation != generation)
+    settle(aio, ws)
+    assert [c.label.text() for c in bar.chips] == ["Employees at least 5000"]
+    assert ws.browser.filters["Accounts"] == Condition("employees", Op.GTE, 5000)
+    assert not builder.isVisible()
+
+    # Esc closes the builder (it does not reach the window's Esc).
+    bar.open_builder()
+    builder.fields.setFocus()
+    QTest.keyClick(builder.fields, Qt.Key.Key_Escape)
+    assert not builder.isVisible()
+    assert bar.quick.hasFocus() or bar.quick.window().focusWidget() is bar.quick
+    aio.run(win.shutdown())

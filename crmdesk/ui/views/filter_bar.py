@@ -271,6 +271,18 @@ class ConditionBuilder(QFrame):
         self.fields.setCurrentIndex(0 if self.fields.count() else -1)
         self._field_changed()
 
+    def event(self, e: QEvent) -> bool:
+        """QObject.event: claim Esc as a ShortcutOverride, so it closes the builder instead
+        of reaching the window's Esc (revert the record)."""
+        if (
+            e.type() == QEvent.Type.ShortcutOverride
+            and isinstance(e, QKeyEvent)
+            and e.key() == Qt.Key.Key_Escape
+        ):
+            e.accept()
+            return True
+        return super().event(e)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """QWidget.keyPressEvent: Esc closes the builder."""
         if event.key() == Qt.Key.Key_Escape:
@@ -524,7 +536,11 @@ class FilterBar(QWidget):
         self.builder.focus_first()
 
     def close_builder(self) -> None:
+        focused = self.focusWidget()
+        had_focus = focused is not None and self.builder.isAncestorOf(focused)
         self.builder.hide()
+        if had_focus:
+            self.quick.setFocus()
 
     def clear(self) -> None:
         self.close_builder()
