@@ -611,8 +611,10 @@ class FilterController(QObject):
     ) -> None:
         super().__init__(parent)
         self.bar, self.browser, self.records = bar, browser, records
-        #: Per module: the spec whose list loaded (what switching back shows again).
+        #: Per module: the last spec whose list loaded (what a refusal puts back).
         self.accepted: dict[str, FilterSpec] = {}
+        #: Per module: the spec the browser's filter was built from (what the bar shows).
+        self.current: dict[str, FilterSpec] = {}
         #: The spec being tried, with the model generation of its first load.
         self._trying: tuple[str, FilterSpec, int] | None = None
         bar.spec_changed.connect(self._apply)
@@ -629,8 +631,11 @@ class FilterController(QObject):
         return self.accepted.get(module, FilterSpec())
 
     def _module_opened(self, mdef: ModuleDef) -> None:
-        self._trying = None
-        self.bar.set_module(mdef, self.caps, self.spec_of(mdef.name))
+        name = mdef.name
+        spec = self.current.get(name, FilterSpec())
+        # Left before its first page came: the list loading now is still the test of it.
+        self._trying = None if spec == self.spec_of(name) else (name, spec, self.records.generation)
+        self.bar.set_module(mdef, self.caps, spec)
 
     def _definition_changed(self, mdef: ModuleDef) -> None:
         if self.bar.module is not None and self.bar.module.name == mdef.name:
@@ -645,6 +650,7 @@ class FilterController(QObject):
         except Unsupported as exc:
             self._refuse(mdef.name, exc.message)
             return
+        self.current[mdef.name] = spec
         self.browser.set_filter(mdef.name, flt)
         self._trying = (mdef.name, spec, self.records.generation)
 
@@ -677,6 +683,7 @@ class FilterController(QObject):
                 flt = build(previous, mdef, self.caps)
             except CrmError:
                 previous, flt = FilterSpec(), None
+            self.current[module] = previous
             if self.browser.filters.get(module) != flt:
                 self.browser.set_filter(module, flt)
         if self.bar.module is not None and self.bar.module.name == module:
