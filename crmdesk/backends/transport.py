@@ -267,10 +267,16 @@ async def decode_json(response: httpx.Response, *, allow_empty: bool = False) ->
         return json.loads(raw)
     except asyncio.CancelledError:
         raise Cancelled("Cancelled.") from None
+    except RecursionError:
+        raise ProtocolError(
+            f"The server's answer to {what} is nested too deeply to read.",
+            status=response.status_code,
+            detail=redact(raw[:160].decode("utf-8", "replace")),
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         declared = response.headers.get("content-length")
         truncated = (declared is not None and declared.isdigit() and int(declared) > len(raw)) or (
-            isinstance(exc, json.JSONDecodeError) and exc.pos >= len(raw.rstrip()) - 1
+            isinstance(exc, json.JSONDecodeError) and _cut_off(exc)
         )
         snippet = redact(raw[:160].decode("utf-8", "replace"))
         if truncated:
@@ -281,11 +287,28 @@ async def decode_json(response: httpx.Response, *, allow_empty: bool = False) ->
                 status=response.status_code,
                 detail=snippet,
             ) from None
+        if "integer string conversion" in str(exc):
+            raise ProtocolError(
+                f"The server's answer to {what} holds a number too long to read.",
+                status=response.status_code,
+                detail=snippet,
+            ) from None
         raise ProtocolError(
             f"The server's answer to {what} is not valid JSON.",
             status=response.status_code,
             detail=snippet,
         ) from None
+
+
+_LITERAL_TAIL = re.compile(r"[-+0-9.eEtrufalsn]*")
+
+
+def _cut_off(exc: json.JSONDecodeError) -> bool:
+    """Whether the decoder failed the way cut-off JSON fails: in a string that never closes,
+    or at the very end, or in a literal or number the cut left half-written (``tr``, ``1.``)."""
+    if exc.msg.startswith("Unterminated string"):
+        return True
+    return _LITERAL_TAIL.fullmatch(exc.doc[exc.pos :].rstrip()) is not None
 
 
 def make_client(profile: ConnectionProfile) -> httpx.AsyncClient:

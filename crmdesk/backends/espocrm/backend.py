@@ -623,7 +623,7 @@ class EspoCrmBackend(Backend):
             try:
                 parsed = json.loads(text)
                 is_json = True
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         return RawResponse(
             status=response.status_code,

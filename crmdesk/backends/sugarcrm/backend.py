@@ -891,7 +891,7 @@ class SugarCrmBackend(Backend):
             try:
                 parsed = json.loads(resp.content)
                 is_json = True
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
         headers = {k: redact(v) for k, v in resp.headers.items() if k.lower() != "set-cookie"}
         return RawResponse(

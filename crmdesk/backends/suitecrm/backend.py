@@ -469,7 +469,7 @@ class SuiteCrmBackend(Backend):
             try:
                 parsed = json.loads(text)
                 is_json = True
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
         try:
             elapsed = response.elapsed.total_seconds() * 1000

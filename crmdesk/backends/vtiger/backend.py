@@ -360,7 +360,7 @@ class VtigerBackend(Backend):
         if text and not looks_like_html(response):
             try:
                 body = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
             if isinstance(body, dict) and "success" in body:
                 return body
@@ -1047,7 +1047,7 @@ class VtigerBackend(Backend):
         try:
             parsed = json.loads(text) if text.strip() else None
             is_json = parsed is not None
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         headers = {
             k: redact(v)
