@@ -673,7 +673,8 @@ def test_espocrm_records_and_lists(body: Any, typed: bool) -> None:
     if rows is not None:
         assert type(rows[1]) is int
         for row in rows[0][:20]:
-            check_record(espo.parse_record(mdef, row, "Account"))
+            if (rec := safely(espo.parse_record, mdef, row, "Account")) is not None:
+                check_record(rec)
     if isinstance(body, Mapping) and (rec := safely(espo.parse_record, mdef, body, "Account")):
         check_record(rec)
     for ref in safely(espo.parse_search_refs, body) or []:
@@ -800,3 +801,76 @@ def test_vtiger_parse_wire_value(raw: Any, ftype: FieldType) -> None:
     check_value(vt.parse_wire_value(ftype, raw))
     if isinstance(raw, str):
         assert vt.module_for_id(raw, {"11": "Accounts"}) in (None, "Accounts")
+
+
+# -- issue 2's cases, spelled out -------------------------------------------------------------
+
+#: (dialect, parse one record answer, wrap values as that dialect's record answer)
+RecordParser = Callable[[Any], Record]
+ONE_RECORD: dict[str, tuple[RecordParser, Callable[[dict[str, Any]], Any]]] = {
+    "suitecrm": (
+        lambda body: suite.parse_single(body, "Accounts", SUITE_MDEF),
+        lambda v: {"data": {"type": "Account", "id": "a1", "attributes": v}},
+    ),
+    "sugarcrm": (
+        lambda body: sugar.parse_record("Accounts", body, SUGAR_MDEF),
+        lambda v: {"id": "a1", **v},
+    ),
+    "espocrm": (lambda body: espo.parse_record(ESPO_MDEF, body), lambda v: {"id": "a1", **v}),
+    "vtiger": (
+        lambda body: vt.parse_record("Accounts", vt.unwrap(body), VT_MDEF),
+        lambda v: {"success": True, "result": {"id": "11x1", **v}},
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(ONE_RECORD))
+def test_record_missing_promised_fields_still_loads(dialect: str) -> None:
+    parse, wrap = ONE_RECORD[dialect]
+    rec = parse(wrap({"f_text": "kept"}))  # the metadata promised a field of every type
+    check_record(rec)
+    assert rec.get("f_text") == "kept"
+    for name in TYPED_KEYS:
+        if name != "f_text":
+            assert rec.get(name) is None
+
+
+@pytest.mark.parametrize("dialect", sorted(ONE_RECORD))
+def test_wrong_typed_values_become_readable_or_none_and_the_rest_is_kept(dialect: str) -> None:
+    parse, wrap = ONE_RECORD[dialect]
+    odd = {
+        "f_int": "Infinity",
+        "f_decimal": "sNaN",
+        "f_currency": {"amount": 1},
+        "f_bool": [1, 2],
+        "f_date": "0001-01-01T00:00:00+01:00",
+        "f_datetime": "9999-12-31T23:59:59-01:00",
+        "f_multienum": 42,
+        "f_text": "kept & sound",
+    }
+    rec = parse(wrap(odd))
+    check_record(rec)
+    assert rec.get("f_text") in ("kept & sound", "kept &amp; sound")
+    assert rec.id in ("a1", "11x1")
+
+
+@pytest.mark.parametrize("dialect", sorted(ONE_RECORD))
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"errors": {"status": 400, "title": None, "detail": "Bean with id 1 is already exist"}},
+        {"errors": [{"status": "500", "title": "Internal error"}]},
+        {"error": "fatal_error", "error_message": "Something broke"},
+        {"success": False, "error": {"code": "ACCESS_DENIED", "message": "Denied"}},
+        ["a", "list"],
+        "pong",
+        None,
+    ],
+    ids=["jsonapi-object", "jsonapi-list", "sugar-error", "vtiger-fault", "list", "text", "null"],
+)
+def test_an_error_object_where_a_record_belongs_is_a_clear_error(dialect: str, body: Any) -> None:
+    parse, _ = ONE_RECORD[dialect]
+    with pytest.raises(CrmError) as info:
+        parse(body)
+    assert info.value.message
+    assert info.value.advice

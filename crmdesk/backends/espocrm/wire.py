@@ -220,8 +220,8 @@ def error_for(
     if status == 409:
         if isinstance(body, list):
             dup = next((row for row in body if isinstance(row, dict)), None)
-            current = parse_record(module, dup) if module is not None and dup is not None else None
-            name = dup.get("name") if isinstance(dup, dict) else None
+            current = _record_or_none(module, dup)
+            name = _text(dup.get("name")) if isinstance(dup, dict) else None
             return Conflict(
                 f"A similar record already exists{f': {name}' if name else ''}.",
                 current=current,
@@ -233,11 +233,14 @@ def error_for(
             current = None
             if module is not None and isinstance(body, dict):
                 values = body.get("values")
-                if isinstance(values, dict):
-                    current = parse_record(module, {**values, "id": ""})
-                    vn = body.get("versionNumber")
-                    if vn is not None:
-                        current.version = Version(f"v:{vn}")
+                current = (
+                    _record_or_none(module, {**values, "id": ""})
+                    if isinstance(values, dict)
+                    else None
+                )
+                vn = body.get("versionNumber")
+                if current is not None and vn is not None:
+                    current.version = Version(f"v:{vn}")
             return Conflict(
                 "Someone else changed this record since you opened it.",
                 current=current,
@@ -270,6 +273,16 @@ def error_for(
         status=status,
         detail=detail,
     )
+
+
+def _record_or_none(module: ModuleDef | None, raw: Any) -> Record | None:
+    """The record an error answer carries, when it carries a usable one."""
+    if module is None or raw is None:
+        return None
+    try:
+        return parse_record(module, raw)
+    except ProtocolError:
+        return None
 
 
 # ----------------------------------------------------------------------------- values
@@ -404,6 +417,12 @@ def parse_record(module: ModuleDef | None, raw: Mapping[str, Any], scope: str = 
     """
     if not isinstance(raw, Mapping):
         raise ProtocolError("EspoCRM sent a record that is not a JSON object.")
+    rid = raw.get("id")
+    if "id" not in raw or not isinstance(rid, str | int) or isinstance(rid, bool):
+        raise ProtocolError(
+            f"EspoCRM sent a {scope or (module.name if module else 'record')} answer without "
+            "a record id; it does not look like a record."
+        )
     values: dict[str, Value] = {}
     for key, val in raw.items():
         if not isinstance(key, str) or key.startswith("_"):
@@ -417,7 +436,6 @@ def parse_record(module: ModuleDef | None, raw: Mapping[str, Any], scope: str = 
         if isinstance(val, dict) and fdef is None:
             continue  # Columns maps, followers etc.: not plain values
         values[key] = parse_value(fdef, val)
-    rid = raw.get("id")
     version: Version | None = None
     vn = raw.get("versionNumber")
     if vn is not None and not isinstance(vn, bool):
@@ -425,9 +443,7 @@ def parse_record(module: ModuleDef | None, raw: Mapping[str, Any], scope: str = 
     elif isinstance(raw.get("modifiedAt"), str) and raw.get("modifiedAt"):
         version = Version(f"m:{raw['modifiedAt']}")
     name = module.name if module is not None else scope
-    return Record(
-        module=name, id=str(rid) if rid is not None else "", values=values, version=version
-    )
+    return Record(module=name, id=str(rid), values=values, version=version)
 
 
 def parse_list(body: Any) -> tuple[list[dict[str, Any]], int]:
