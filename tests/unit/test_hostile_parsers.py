@@ -874,3 +874,41 @@ def test_an_error_object_where_a_record_belongs_is_a_clear_error(dialect: str, b
         parse(body)
     assert info.value.message
     assert info.value.advice
+
+
+def test_metadata_with_odd_lengths_and_defaults() -> None:
+    """A length of ``true`` / ``"²"`` / 10^4000 is no length; a structured default is none."""
+    espo_body = {
+        "entityDefs": {
+            "Account": {
+                "fields": {
+                    "a": {"type": "varchar", "maxLength": True},
+                    "b": {"type": "varchar", "maxLength": 10**4000},
+                    "c": {"type": "varchar", "maxLength": 150},
+                }
+            }
+        }
+    }
+    mdef, _ = espo_meta.module_def("Account", espo_body, {}, espo_meta.parse_acl({}))
+    check_module(mdef)
+    lengths = {f.name: f.length for f in mdef.fields}
+    assert lengths["a"] is None
+    assert lengths["b"] is None
+    assert lengths["c"] == 150
+    suite_body = {
+        "data": {
+            "attributes": {
+                "name": {"type": "varchar", "len": "²", "default": {"x": 1}},
+                "kind": {"type": "enum", "len": "9" * 5000, "default": "A &amp; B"},
+            }
+        }
+    }
+    sdef = suite.parse_fields("Accounts", suite_body)
+    check_module(sdef)
+    name, kind = sdef.field("name"), sdef.field("kind")
+    assert name is not None
+    assert kind is not None
+    assert name.length is None
+    assert name.default is None
+    assert kind.length is None
+    assert kind.default == "A & B"

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crmdesk.backends.common import parse_length
 from crmdesk.core.schema import (
     Cardinality,
     FieldDef,
@@ -321,7 +322,7 @@ def field_defs(
         common: dict[str, Any] = {
             "label": label,
             "required": bool(fmeta.get("required")),
-            "length": max_len if isinstance(max_len, int) else None,
+            "length": parse_length(max_len),
             "default": fmeta.get("default"),
             "custom": bool(fmeta.get("isCustom")),
             "filterable": not not_storable,

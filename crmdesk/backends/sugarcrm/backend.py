@@ -82,6 +82,11 @@ def split_base_url(base_url: str, api_version: str = DEFAULT_VERSION) -> tuple[s
     return url, version
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object from the server, or an empty one when it sent something else."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def version_number(version: str) -> tuple[int, int]:
     m = re.match(r"^v(\d+)(?:_(\d+))?$", version)
     if not m:
@@ -541,9 +546,9 @@ class SugarCrmBackend(Backend):
             module,
             meta,
             label=str(label or ""),
-            app_list_strings=lang.get("app_list_strings") or {},
+            app_list_strings=_mapping(lang.get("app_list_strings")),
             mod_strings=mod_strings if isinstance(mod_strings, Mapping) else {},
-            app_strings=lang.get("app_strings") or {},
+            app_strings=_mapping(lang.get("app_strings")),
             acl=self._module_acl(module),
         )
         self._defs[module] = mdef

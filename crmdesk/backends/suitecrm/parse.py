@@ -363,7 +363,8 @@ def _field_type(fname: str, wire: str, db: str, name_of_id: Mapping[str, str]) -
 
 
 def _default(raw: object) -> Any:
-    if raw is None or raw == "":
+    """A vardef default as a plain value: text, a number or a flag; structures → None."""
+    if raw is None or raw == "" or isinstance(raw, Mapping | list):
         return None
     return parse_text(raw) if isinstance(raw, str) else raw
 
