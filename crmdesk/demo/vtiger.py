@@ -1207,8 +1207,7 @@ class VtigerDemo:
             raise _denied(" for query")
         q = parse_vtql(text)
         if q.module == "Users":
-            rows = self.store.list("Users", order=[("date_entered", False)])
-            return [self.user_record(r["id"]) for r in rows][q.offset : q.offset + MAX_ROWS]
+            return self._users_query(q)
         vt = self._module_arg(q.module)
         self._check_columns(vt, q.columns or [])
         flt = self._filter(vt, q.where)
@@ -1221,6 +1220,38 @@ class VtigerDemo:
         limit = MAX_ROWS if q.limit is None else min(q.limit, MAX_ROWS)
         rows = self.store.list(sm, flt, order, limit, q.offset)
         return [self.to_wire(vt, r, q.columns) for r in rows]
+
+    def _users_query(self, q: Parsed) -> Any:
+        """Users answer queries like any module: columns (plus ``id``), ``where`` on their
+        fields or ids (``id in ('19x1','19x5')``, how clients name owners), ``count(*)``."""
+        known = {n for n, _ in USER_FIELDS} | {"is_admin", "id"}
+        for n in q.columns or []:
+            if n not in known:
+                raise VtError("ACCESS_DENIED", f"Permission to access '.{n}.' attribute denied.")
+        rows = self.store.list("Users", order=[("date_entered", False)])
+        records = [self.user_record(r["id"]) for r in rows]
+
+        def hit(rec: dict[str, Any], name: str, op: str, value: Any) -> bool:
+            if name not in known:
+                raise VtError("ACCESS_DENIED", f"Permission to access {name} attribute denied.")
+            values = value if isinstance(value, list) else [value]
+            if name == "id" and any(not re.fullmatch(r"\d+x\d+", str(v)) for v in values):
+                raise VtError("INVALID_ID_ATTRIBUTE", "Id specified is incorrect")
+            if any(v == "" for v in values) and op != "like":
+                raise VtError("INTERNAL_SERVER_ERROR", "Unknown Error while processing request")
+            return _compare(str(rec.get(name, "")), op, values)
+
+        if q.where:
+            records = [r for r in records if any(all(hit(r, *c) for c in term) for term in q.where)]
+        if q.count:
+            return [{"count": str(len(records))}]
+        if q.columns:
+            records = [
+                {**{c: r.get(c, "") for c in q.columns if c != "id"}, "id": r["id"]}
+                for r in records
+            ]
+        limit = MAX_ROWS if q.limit is None else min(q.limit, MAX_ROWS)
+        return records[q.offset : q.offset + limit]
 
     # -- relations ------------------------------------------------------------------------------
 

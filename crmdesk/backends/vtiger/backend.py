@@ -36,6 +36,7 @@ import httpx
 from crmdesk.backends.redact import redact, register_secret
 from crmdesk.backends.transport import Transport, decode_json, looks_like_html
 from crmdesk.backends.vtiger import vtql, wire
+from crmdesk.backends.vtiger.labels import LabelResolver
 from crmdesk.backends.vtiger.wire import FileContent, HierarchyNode
 from crmdesk.core.backend import (
     Backend,
@@ -201,6 +202,9 @@ class VtigerBackend(Backend):
         self._prefixes: dict[str, str] = {}
         self._module_prefix: dict[str, str] = {}
         self._unavailable: dict[str, str] = {}
+        #: describe answers used only to name references (None: the module cannot be described).
+        self._label_defs: dict[str, ModuleDef | None] = {}
+        self.labels = LabelResolver(self._label_describe, self.query, self._prefixes)
         transport.authenticator = self._auth = _Auth(self)
 
     # -- session -------------------------------------------------------------------------
@@ -448,6 +452,29 @@ class VtigerBackend(Backend):
             self._describe[module] = mdef
             return mdef
 
+    async def _label_describe(self, module: str) -> ModuleDef | None:
+        """A module's describe for naming references: no ``relatedtypes`` call (Users and
+        Groups have none, and an optional op failing there must not switch it off)."""
+        if module in self._describe:
+            return self._describe[module]
+        if module in self._label_defs:
+            return self._label_defs[module]
+        mdef: ModuleDef | None = None
+        try:
+            result = await self._call("describe", {"elementType": module})
+            mdef = wire.parse_describe(result)
+            if isinstance(result, dict) and (prefix := wire.id_prefix_of(result)):
+                self._prefixes.setdefault(prefix, mdef.name)
+                self._module_prefix.setdefault(mdef.name, prefix)
+        except (NotFound, PermissionDenied, Unsupported, ValidationError) as exc:
+            # This user or server will not describe it: remember, ask no more.
+            log.info("vtiger: %s cannot be described for names (%s)", module, exc.message)
+        except CrmError as exc:  # transient (server error, timeout …): try again next page
+            log.info("vtiger: %s not described for names this time (%s)", module, exc.message)
+            return None
+        self._label_defs[module] = mdef
+        return mdef
+
     async def related_types(self, module: str) -> tuple[LinkDef, ...]:
         return wire.parse_relatedtypes(await self._call("relatedtypes", {"elementType": module}))
 
@@ -455,9 +482,11 @@ class VtigerBackend(Backend):
         """Drop cached describe answers (after a picklist change, say)."""
         if module is None:
             self._describe.clear()
+            self._label_defs.clear()
             self._modules = None
         else:
             self._describe.pop(module, None)
+            self._label_defs.pop(module, None)
 
     async def me(self) -> UserInfo:
         if self._user is None:
@@ -560,6 +589,7 @@ class VtigerBackend(Backend):
         if total is None and page.cursor is None:
             total = await self.count(module, query)
         records = [self._record(module, r, mdef) for r in rows]
+        await self.labels.fill(records, mdef)
         end = offset + len(rows)
         more = not ended and (total is None or end < total)
         return Page(records=records, total=total, next=_encode_cursor(end, total) if more else None)
@@ -580,7 +610,12 @@ class VtigerBackend(Backend):
         mdef = await self.describe(module)
         self._check_id(module, record_id)
         raw = await self._call("retrieve", {"id": record_id}, record_id=record_id)
-        return self._record(module, raw, mdef)
+        return await self._named(self._record(module, raw, mdef), mdef)
+
+    async def _named(self, record: Record, mdef: ModuleDef) -> Record:
+        """``record`` with the display names of its references filled in."""
+        await self.labels.fill([record], mdef)
+        return record
 
     async def decrypt(self, record_id: str, field_name: str) -> str:
         """The clear value of a sensitive (encrypted) field, on demand (Cloud)."""
@@ -594,7 +629,7 @@ class VtigerBackend(Backend):
     async def _wire_values(self, mdef: ModuleDef, values: Mapping[str, Value]) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, value in values.items():
-            if name in ("id", "label"):
+            if name in ("id", "label") or wire.is_name_field(name):
                 continue
             out[name] = wire.to_wire(value)
         return out
@@ -609,7 +644,7 @@ class VtigerBackend(Backend):
         raw = await self._call(
             "create", {"elementType": module, "element": json.dumps(element)}, post=True
         )
-        return self._record(module, raw, mdef)
+        return await self._named(self._record(module, raw, mdef), mdef)
 
     async def update(
         self,
@@ -631,7 +666,8 @@ class VtigerBackend(Backend):
         raw = await self._call(
             "revise", {"element": json.dumps(element)}, post=True, record_id=record_id
         )
-        return self._record(module, raw, mdef)
+        self.labels.cache.forget(record_id)  # its name may have changed
+        return await self._named(self._record(module, raw, mdef), mdef)
 
     async def replace(self, module: str, record_id: str, values: Mapping[str, Value]) -> Record:
         """Vtiger's ``update``: every mandatory field must be sent, so the current record is
@@ -647,12 +683,14 @@ class VtigerBackend(Backend):
         result = await self._call(
             "update", {"element": json.dumps(element)}, post=True, record_id=record_id
         )
-        return self._record(module, result, mdef)
+        self.labels.cache.forget(record_id)
+        return await self._named(self._record(module, result, mdef), mdef)
 
     async def delete(self, module: str, record_id: str) -> None:
         await self.describe(module)
         self._check_id(module, record_id)
         result = await self._call("delete", {"id": record_id}, post=True, record_id=record_id)
+        self.labels.cache.forget(record_id)
         if isinstance(result, dict) and result.get("status") not in (None, "successful"):
             raise ServerError(f"Vtiger did not confirm the delete ({result.get('status')}).")
 
@@ -692,6 +730,7 @@ class VtigerBackend(Backend):
                 )
             )
             records = [self._record(self._module_of(r.get("id", ""), target), r, tdef) for r in raw]
+            await self.labels.fill(records, tdef)
             for key in reversed(query.sort):
                 records.sort(key=_record_sort(key.field), reverse=key.descending)
             # The server sends at most 100 related rows and cannot page them.
@@ -716,6 +755,7 @@ class VtigerBackend(Backend):
             build, "query_related", {"id": record_id, "relatedLabel": label}, offset, size
         )
         records = [self._record(self._module_of(r.get("id", ""), target), r, tdef) for r in rows]
+        await self.labels.fill(records, tdef)
         end = offset + len(rows)
         return Page(records=records, total=None, next=None if ended else _encode_cursor(end, None))
 

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from crmdesk.backends import common
-from crmdesk.backends.vtiger.wire import MULTI_SEP
+from crmdesk.backends.vtiger.wire import MULTI_SEP, NAME_SUFFIX, is_name_field
 from crmdesk.core.errors import Unsupported, ValidationError
 from crmdesk.core.query import Condition, Filter, Group, Op, SortKey
 from crmdesk.core.records import Value
@@ -57,6 +57,11 @@ def quote(value: Value) -> str:
 
 
 def _check_field(mdef: ModuleDef | None, name: str) -> None:
+    if is_name_field(name):
+        raise Unsupported(
+            "Vtiger cannot filter or sort by the name of a referenced record.",
+            advice="Filter by the reference itself (its record id, like 19x1).",
+        )
     if mdef is None or name == "id" or mdef.has_field(name):
         return
     raise ValidationError(
@@ -156,9 +161,11 @@ def order_sql(sort: tuple[SortKey, ...], mdef: ModuleDef | None = None) -> str:
 def select_list(fields: tuple[str, ...] | None, mdef: ModuleDef | None = None) -> str:
     if not fields:
         return "*"
-    for name in fields:
+    # A display-name field is filled by the adapter from its reference, which is selected.
+    columns = [f[: -len(NAME_SUFFIX)] if is_name_field(f) else f for f in fields]
+    for name in columns:
         _check_field(mdef, name)
-    wanted = [f for f in fields if f != "id"]
+    wanted = [f for f in dict.fromkeys(columns) if f != "id"]
     return ", ".join(wanted) if wanted else "id"
 
 

@@ -44,6 +44,23 @@ from crmdesk.core.schema import Cardinality, FieldDef, FieldType, LinkDef, Modul
 MULTI_SEP = " |##| "
 ID_RE = re.compile(r"^\d+x\d+$")
 
+#: Suffix of the synthetic fields that carry a reference's display name
+#: (``assigned_user_id`` → ``assigned_user_id__name``).  Vtiger sends only the id; the
+#: adapter fills these per page.  They are never sent to the server.
+NAME_SUFFIX = "__name"
+#: The modules an owner field may point at.
+OWNER_MODULES = ("Users", "Groups")
+
+
+def name_field_of(field_name: str) -> str:
+    return field_name + NAME_SUFFIX
+
+
+def is_name_field(name: str) -> bool:
+    """True for a synthetic display-name field (not a Vtiger column)."""
+    return name.endswith(NAME_SUFFIX) and len(name) > len(NAME_SUFFIX)
+
+
 #: Vtiger type name → neutral field type.
 TYPE_MAP: dict[str, FieldType] = {
     "string": FieldType.TEXT,
@@ -339,6 +356,7 @@ def parse_field(raw: Mapping[str, Any]) -> FieldDef | None:
         name=name,
         label=common.parse_text(raw.get("label")) or common.humanize(name),
         type=ftype,
+        relate_name_field=name_field_of(name) if ftype is FieldType.RELATE else None,
         required=_truthy(raw.get("mandatory")),
         read_only=read_only,
         length=common.parse_length(typ.get("length")),
@@ -380,6 +398,7 @@ def parse_describe(result: Any, links: tuple[LinkDef, ...] = ()) -> ModuleDef:
         for rf in raw_fields:
             if isinstance(rf, dict) and (fd := parse_field(rf)) is not None:
                 fields.append(fd)
+    fields += _name_fields(fields)
     name = result["name"]
     label_fields = label_fields_of(result)
     by_name = {f.name: f for f in fields}
@@ -398,6 +417,58 @@ def parse_describe(result: Any, links: tuple[LinkDef, ...] = ()) -> ModuleDef:
         custom=False,
         raw=result,
     )
+
+
+def _name_fields(fields: list[FieldDef]) -> list[FieldDef]:
+    """The synthetic display-name field of each reference / owner: read-only, hidden from
+    forms, neither filterable nor sortable (Vtiger knows no such column)."""
+    taken = {f.name for f in fields}
+    out: list[FieldDef] = []
+    for f in fields:
+        if f.type is not FieldType.RELATE or not f.relate_name_field:
+            continue
+        if f.relate_name_field in taken:
+            continue
+        out.append(
+            FieldDef(
+                name=f.relate_name_field,
+                label=f"{f.label} (name)",
+                type=FieldType.TEXT,
+                read_only=True,
+                filterable=False,
+                sortable=False,
+                visible=False,
+                native_type="label",
+            )
+        )
+    return out
+
+
+def reference_targets(mdef: ModuleDef) -> dict[str, tuple[str, ...]]:
+    """Every reference / owner field → the modules its ids may point at (``refersTo`` may
+    name several; owners are users or groups)."""
+    out: dict[str, tuple[str, ...]] = {}
+    raw_fields = mdef.raw.get("fields")
+    for rf in raw_fields if isinstance(raw_fields, list) else ():
+        if not isinstance(rf, dict) or not isinstance(rf.get("name"), str):
+            continue
+        typ = rf.get("type")
+        typ = typ if isinstance(typ, dict) else {}
+        fd = mdef.field(rf["name"])
+        if fd is None or fd.type is not FieldType.RELATE or not fd.relate_name_field:
+            continue
+        if typ.get("name") == "owner":
+            out[fd.name] = OWNER_MODULES
+        else:
+            refers = typ.get("refersTo")
+            targets = (
+                tuple(m for m in refers if isinstance(m, str) and m)
+                if isinstance(refers, list)
+                else ()
+            )
+            if targets:
+                out[fd.name] = targets
+    return out
 
 
 def label_fields_of(result: Mapping[str, Any]) -> list[str]:
