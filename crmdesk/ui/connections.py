@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from crmdesk.backends import open_backend
 from crmdesk.core.backend import Backend
@@ -20,6 +24,7 @@ from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.core.errors import AuthError, CrmError
 from crmdesk.core.records import UserInfo
 from crmdesk.core.registry import LABELS
+from crmdesk.storage import paths
 from crmdesk.storage.connections import ConnectionStore
 
 log = logging.getLogger(__name__)
@@ -100,9 +105,24 @@ def can_resume(profile: ConnectionProfile, secrets: Secrets) -> bool:
     return profile.dialect in RESUMABLE and bool(secrets.get("refresh_token"))
 
 
+def profile_cache_dir(
+    profile: ConnectionProfile, root: str | os.PathLike[str] | None = None
+) -> Path:
+    """The directory of ``profile``'s metadata cache: one per profile under the platform
+    cache dir (``CRMDESK_CACHE_DIR`` wins), named after the profile and its dialect."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", profile.name).strip("-")[:40] or "profile"
+    digest = hashlib.sha256(f"{profile.dialect}\0{profile.name}".encode()).hexdigest()[:12]
+    return paths.cache_dir(root) / "metadata" / f"{profile.dialect}-{slug}-{digest}"
+
+
 def signin_profile(profile: ConnectionProfile, secrets: Secrets) -> ConnectionProfile:
     """The profile as the adapter should see it: Sugar resumes through its
-    ``refresh_token`` method (falling back to the password when it has one)."""
+    ``refresh_token`` method (falling back to the password when it has one), and every
+    adapter that caches metadata gets the profile's cache directory (added here, at
+    connect time, so it is never written into the saved profile)."""
+    if "cache_dir" not in profile.options:
+        options = {**profile.options, "cache_dir": str(profile_cache_dir(profile))}
+        profile = replace(profile, options=options)
     if (
         profile.dialect == "sugarcrm"
         and profile.auth == "password"
