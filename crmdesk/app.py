@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from crmdesk.backends.oauth_loopback import set_browser
 from crmdesk.core.errors import CrmError
 from crmdesk.core.registry import LABELS
 from crmdesk.storage.connections import ConnectionStore
 from crmdesk.storage.logfile import install_file_log
 from crmdesk.ui.gc_guard import MainThreadGarbageCollector
+from crmdesk.ui.signin_browser import qt_open_url
 
 if TYPE_CHECKING:
     from crmdesk.demo.server import DemoServer
@@ -99,11 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The demo CRM serves from a thread of this process: garbage must be collected on the
     # GUI thread only, or a Qt object could be finalised on the server's thread.
     collector = MainThreadGarbageCollector(app)
+    # Sign-ins in the browser (OAuth2 authorization code) open the desktop's browser via Qt.
+    previous_browser = set_browser(qt_open_url)
     try:
         with loop:
             code: int = loop.run_until_complete(_run(args, store))
             return code
     finally:
+        set_browser(previous_browser)
         collector.stop()
         asyncio.set_event_loop(None)
 

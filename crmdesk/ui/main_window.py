@@ -20,6 +20,7 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QStackedWidget, QWidget
 
 import crmdesk
+from crmdesk.backends import open_backend
 from crmdesk.core.backend import Backend
 from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.core.errors import AuthError
@@ -46,6 +47,7 @@ from crmdesk.ui.models.modules import ConnectionTreeModel, ModuleTreeModel
 from crmdesk.ui.models.records import RecordTableModel
 from crmdesk.ui.operations import Operations
 from crmdesk.ui.secret_prompt import ask_secrets
+from crmdesk.ui.signin_browser import WAITING_TEXT, BrowserWaitDialog, watch_browser
 from crmdesk.ui.tasks import TaskRunner
 from crmdesk.ui.views.detail import plain_label
 from crmdesk.ui.views.error_banner import ErrorBanner
@@ -475,13 +477,37 @@ class MainWindow(QMainWindow):
             self.status.showMessage(f"{profile.name} is open already.", 8000)
             return existing
         self.status.showMessage(f"Connecting to {profile.name} …")
-        conn = await sign_in(
-            profile,
-            secrets,
-            store=self.store if remembered else None,
-            remembered=remembered,
-            **({"opener": self.opener} if self.opener is not None else {}),
-        )
+        base: Opener = self.opener if self.opener is not None else open_backend
+        task = asyncio.current_task()
+        waiting: list[BrowserWaitDialog] = []
+
+        def show_wait(url: str) -> None:
+            """A sign-in in the browser: say so, show the address, offer Cancel."""
+            if not waiting:
+                waiting.append(BrowserWaitDialog(self, profile.name, task))
+            waiting[0].show_url(url)
+            self.status.showMessage(f"{profile.name}: {WAITING_TEXT}")
+
+        def opener(p: ConnectionProfile, s: Secrets) -> Backend:
+            backend = base(p, s)
+            watch_browser(backend, show_wait)
+            return backend
+
+        try:
+            conn = await sign_in(
+                profile,
+                secrets,
+                store=self.store if remembered else None,
+                remembered=remembered,
+                opener=opener,
+            )
+        except asyncio.CancelledError:
+            self.status.showMessage(f"Not connected to {profile.name}.", 8000)
+            raise
+        finally:
+            for dlg in waiting:
+                dlg.finish()
+                dlg.deleteLater()
         self.add_connection(conn)
         self.status.showMessage(f"Connected to {profile.name}.", 8000)
         return conn

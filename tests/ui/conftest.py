@@ -47,3 +47,11 @@ def _gc_on_main_thread() -> Iterator[None]:
     finally:
         gc.collect()
         gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections cache metadata under the platform cache dir: never the user's own."""
+    monkeypatch.setenv("CRMDESK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

@@ -46,7 +46,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from crmdesk.backends import open_backend
 from crmdesk.backends.redact import redact
+from crmdesk.core.backend import Backend
 from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.core.errors import (
     AuthError,
@@ -63,6 +65,7 @@ from crmdesk.storage.profiles import ProfileError, SavedProfile
 from crmdesk.storage.signin import METHODS, FieldSpec, MethodSpec, Where
 from crmdesk.storage.signin import methods_for as _methods_for
 from crmdesk.ui.connect.probe import Opener, ProbeResult, check_url, probe
+from crmdesk.ui.signin_browser import NO_BROWSER_TEXT, WAITING_TEXT, url_field, watch_browser
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +291,9 @@ class ConnectDialog(QDialog):
         )
         self.result_label.setMinimumHeight(48)
         self.result_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # The sign-in page of a browser sign-in, while the test waits for it.
+        self.signin_url = url_field()
+        self.signin_url.setVisible(False)
 
         self.button_box = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -303,6 +309,7 @@ class ConnectDialog(QDialog):
         right.addWidget(options_box)
         right.addLayout(test_row)
         right.addWidget(self.result_label)
+        right.addWidget(self.signin_url)
         right.addStretch(1)
 
         top = QHBoxLayout()
@@ -673,11 +680,15 @@ class ConnectDialog(QDialog):
             self._test_task.cancel()
 
     async def _run_test(self, profile: ConnectionProfile, secrets: Secrets) -> tuple[bool, str]:
+        base = self._opener if self._opener is not None else open_backend
+
+        def opener(p: ConnectionProfile, s: Secrets) -> Backend:
+            backend = base(p, s)
+            watch_browser(backend, self._browser_waiting)
+            return backend
+
         try:
-            if self._opener is None:
-                result: ProbeResult = await probe(profile, secrets)
-            else:
-                result = await probe(profile, secrets, self._opener)
+            result: ProbeResult = await probe(profile, secrets, opener)
         except CrmError as exc:
             return False, describe_error(exc)
         except Exception as exc:  # probe() wraps these; a last guard for the UI
@@ -698,7 +709,20 @@ class ConnectDialog(QDialog):
         self._show_result(ok, text)
         self.test_finished.emit(bool(ok), text)
 
+    def _browser_waiting(self, url: str) -> None:
+        """The test opens a sign-in page in the browser: say so, and show its address."""
+        if not self.testing():
+            return
+        self._show_result(None, f"{WAITING_TEXT}\n{NO_BROWSER_TEXT}")
+        self.signin_url.setText(url)
+        self.signin_url.setCursorPosition(0)
+        self.signin_url.setVisible(True)
+        self.cancel_test_button.setFocus()
+
     def _set_testing(self, on: bool, profile: ConnectionProfile | None = None) -> None:
+        if not on:
+            self.signin_url.setVisible(False)
+            self.signin_url.clear()
         self.progress.setVisible(on)
         self.cancel_test_button.setVisible(on)
         self.test_button.setEnabled(not on)
