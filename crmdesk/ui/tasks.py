@@ -10,15 +10,18 @@ cancelled task is silent.  (qasync's ``asyncSlot`` sends errors to
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Coroutine
-from typing import Any, Protocol
+from asyncio.tasks import _enter_task, _leave_task
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from crmdesk.core.errors import Cancelled
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ErrorSink(Protocol):
@@ -111,3 +114,108 @@ class TaskRunner(QObject):
         active = [self._labels.get(k, k) for k, t in self._tasks.items() if not t.done()]
         self.busy_changed.emit(bool(active))
         self.activity_changed.emit(active[-1] if active else "")
+
+
+#: How many bare yields (``await asyncio.sleep(0)``, anyio's checkpoints) an eager start
+#: steps over before it leaves the rest to the loop.
+EAGER_STEPS = 64
+
+
+def start_eagerly(aw: Awaitable[T]) -> asyncio.Future[T]:
+    """A task for ``coro`` whose first steps run now, in the caller, up to the first real wait.
+
+    ``loop.create_task`` only schedules a coroutine: it starts after everything already
+    queued (for a slot: the handlers still to run, and the repaint Qt runs first).  Started
+    here, an HTTP request is on the wire before this returns (httpx and anyio only pass
+    bare ``sleep(0)`` checkpoints before writing to the socket; those are stepped over).
+    The task is the current task meanwhile, so cancel scopes bind to it, and the code runs
+    in the task's own context.  What the coroutine returns or raises during the eager part
+    is kept for whoever awaits the task: no handler of theirs runs before this returns.
+    """
+    loop = asyncio.get_running_loop()
+    if not isinstance(aw, Coroutine):
+        return asyncio.ensure_future(aw)  # a future already runs; nothing to start early
+    coro: Coroutine[Any, Any, T] = aw
+    ctx = contextvars.copy_context()
+    rest = _Rest(coro)
+    outer = _resume(rest)
+    task = loop.create_task(outer, context=ctx)
+    caller = asyncio.current_task(loop)
+    if caller is not None:
+        _leave_task(loop, caller)
+    _enter_task(loop, task)
+    try:
+        ctx.run(outer.send, None)  # steps ``coro`` eagerly inside _Rest; yields a marker
+    finally:
+        _leave_task(loop, task)
+        if caller is not None:
+            _enter_task(loop, caller)
+    return task
+
+
+async def _resume(rest: _Rest[T]) -> T:
+    return await rest
+
+
+class _Rest(Generator[Any, Any, T]):
+    """Awaitable driving ``coro``: the eager part on its first step, then plain delegation.
+
+    First step (in :func:`start_eagerly`): runs ``coro`` until it waits on a future, returns
+    or raises, and keeps the outcome.  Second step (the task's first, from the loop): hands
+    that outcome over (yields the future to the task, or returns / raises).  Afterwards every
+    send / throw goes straight to ``coro``, as ``await`` would.
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+        self._coro = coro
+        self._phase = 0
+        self._yielded: Any = None
+        self._done = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        return self
+
+    def send(self, value: Any) -> Any:
+        if self._phase == 0:
+            self._phase = 1
+            self._eager()
+            return None
+        if self._phase == 1:
+            self._phase = 2
+            return self._handover()
+        return self._coro.send(value)
+
+    def throw(self, exc: BaseException, *_legacy: Any) -> Any:  # type: ignore[override]
+        if self._phase == 1:
+            self._phase = 2
+            if self._done:
+                raise exc
+            waiting = self._yielded
+            if isinstance(waiting, asyncio.Future) and not waiting.done():
+                waiting.cancel()  # what Task.cancel does to the future a task waits on
+        return self._coro.throw(exc)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def _eager(self) -> None:
+        try:
+            for _ in range(EAGER_STEPS):
+                yielded = self._coro.send(None)
+                if yielded is not None:  # a future: a real wait, the loop takes over
+                    self._yielded = yielded
+                    return
+        except StopIteration as stop:
+            self._done, self._result = True, stop.value
+        except BaseException as exc:  # kept for whoever awaits the task
+            self._done, self._error = True, exc
+
+    def _handover(self) -> Any:
+        if not self._done:
+            return self._yielded
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        raise StopIteration(self._result)

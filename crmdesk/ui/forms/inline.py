@@ -38,17 +38,18 @@ from crmdesk.ui.forms.editors import (
 from crmdesk.ui.forms.values import ParseError, conflicts, missing_required, render_text
 from crmdesk.ui.models.records import RecordTableModel
 from crmdesk.ui.operations import ChangeKind, Operations, RecordChange, save_changes
-from crmdesk.ui.views.record_table import RecordTableView
+from crmdesk.ui.views.record_table import RecordCellDelegate, RecordTableView
 
 log = logging.getLogger(__name__)
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
-class InlineDelegate(QStyledItemDelegate):
-    """QStyledItemDelegate whose editors come from the form's editor registry."""
+class InlineDelegate(RecordCellDelegate):
+    """The table's cell delegate (its fast paint of plain cells kept) whose editors come
+    from the form's editor registry."""
 
     def __init__(self, model: RecordTableModel, ctx: EditorContext, parent: QObject) -> None:
-        super().__init__(parent)
+        super().__init__(model, parent)
         self.model = model
         self.ctx = ctx
         self._editors: dict[int, FieldEditor] = {}

@@ -39,7 +39,7 @@ from crmdesk.core.records import Page, PageRequest, Record, Value, Version
 from crmdesk.core.schema import FieldDef, FieldType
 from crmdesk.ui.format import DATETIME_FORMAT, NUMERIC, format_value
 from crmdesk.ui.forms.values import same_value
-from crmdesk.ui.tasks import TaskRunner
+from crmdesk.ui.tasks import TaskRunner, start_eagerly
 
 Loader = Callable[[PageRequest], Awaitable[Page]]
 #: Builds the loader for a sort order; the model calls it again when the user sorts.
@@ -101,6 +101,13 @@ def _warning_icon() -> QIcon:
     return icon
 
 
+def _retrieved(request: asyncio.Future[Page]) -> None:
+    """Mark a page request's failure as seen: the load that awaited it reported it, or the
+    load was superseded and nobody wants to hear of it."""
+    if not request.cancelled():
+        request.exception()
+
+
 @dataclass(slots=True)
 class CellEdit:
     """An edit typed into a cell that the server has not accepted (yet)."""
@@ -143,6 +150,7 @@ class RecordTableModel(QAbstractTableModel):
         self._cursor: str | None = None
         self._at_end = True
         self._in_flight = False
+        self._fetching: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self._total: int | None = None
         self._total_is_estimate = False
@@ -255,6 +263,12 @@ class RecordTableModel(QAbstractTableModel):
         return self._rows[row][column]
 
     @property
+    def rows(self) -> Sequence[tuple[str, ...]]:
+        """The display text of every loaded row, by column (the model's own list: read it,
+        do not keep it across changes)."""
+        return self._rows
+
+    @property
     def module(self) -> str:
         """The module of the loaded records ("" before any arrived)."""
         return self._module
@@ -324,6 +338,9 @@ class RecordTableModel(QAbstractTableModel):
 
     def pending_edits(self) -> dict[tuple[str, str], CellEdit]:
         return dict(self._edits)
+
+    def has_pending_edits(self) -> bool:
+        return bool(self._edits)
 
     def editable_at(self, row: int, column: int) -> bool:
         """May the cell be edited in place: editing on, a simple type, not read-only, the
@@ -609,12 +626,29 @@ class RecordTableModel(QAbstractTableModel):
     def _schedule(self) -> None:
         assert self._loader is not None
         self._set_in_flight(True)
-        coro = self._fetch(self._generation, self._loader, self._cursor)
-        self._runner.run(self._key, coro, label="Loading records")
+        # The request starts now, so it is on the wire before the handlers of whatever
+        # asked for it (a module switch: the module-opened reactions, the repaint) run.
+        # Its outcome is only taken in by _fetch, which runs from the loop as before.
+        request = start_eagerly(
+            self._loader(PageRequest(size=self._page_size, cursor=self._cursor))
+        )
+        request.add_done_callback(_retrieved)
+        task = self._runner.run(
+            self._key, self._fetch(self._generation, request), label="Loading records"
+        )
+        self._fetching = task
+        task.add_done_callback(lambda t: self._fetch_ended(t, request))
 
-    async def _fetch(self, generation: int, loader: Loader, cursor: str | None) -> None:
+    def _fetch_ended(self, task: asyncio.Task[None], request: asyncio.Future[Page]) -> None:
+        request.cancel()  # the load was cancelled (maybe before it began): so is its request
+        if task is self._fetching:
+            self._fetching = None
+            if task.cancelled():
+                self._set_in_flight(False)
+
+    async def _fetch(self, generation: int, request: asyncio.Future[Page]) -> None:
         try:
-            page = await loader(PageRequest(size=self._page_size, cursor=cursor))
+            page = await request
         except asyncio.CancelledError:
             if generation == self._generation:
                 self._set_in_flight(False)
