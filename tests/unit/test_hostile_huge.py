@@ -29,7 +29,8 @@ from crmdesk.core.errors import CrmError, ProtocolError
 from crmdesk.core.records import Record
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 
-#: Generous for a shared two-core machine; a quadratic parser takes minutes, not seconds.
+#: CPU seconds (process time, so other work on the shared cores does not count); a quadratic
+#: parser takes minutes, not seconds.
 BUDGET = 2.5
 
 FIELDS = (
@@ -125,9 +126,9 @@ def _decode(raw: bytes) -> Any:
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
+    started = time.process_time()
     result = fn()
-    return time.perf_counter() - started, result
+    return time.process_time() - started, result
 
 
 def _text(size: int, seed: str) -> str:
@@ -208,10 +209,10 @@ def test_monster_strings_in_every_field(dialect: Dialect, monster: str) -> None:
 def test_a_million_items_where_an_object_belongs(dialect: Dialect) -> None:
     items: list[Any] = [0] * 1_000_000
     for body in (items, dialect.single(items), dialect.listing(items)):
-        started = time.perf_counter()
+        started = time.process_time()
         single = _outcome(lambda: dialect.parse_single(body))  # noqa: B023 - called at once
         many = _outcome(lambda: dialect.parse_list(body))  # noqa: B023
-        assert time.perf_counter() - started < BUDGET
+        assert time.process_time() - started < BUDGET
         assert isinstance(single, ProtocolError), single
         assert single.message
         assert many == [] or isinstance(many, ProtocolError), many
