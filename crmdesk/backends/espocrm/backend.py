@@ -219,9 +219,9 @@ class EspoCrmBackend(Backend):
             return None
         root = opts.get("cache_dir")
         if not root:
-            import platformdirs
-
-            root = platformdirs.user_cache_dir("crmdesk")
+            # Where to keep files is the storage layer's call: the app passes a per-profile
+            # directory; without one the metadata lives in memory for this connection only.
+            return None
         user = self._acl.user_id or self.profile.username
         key = hashlib.sha256(f"{self.api}\0{user}".encode()).hexdigest()[:32]
         return Path(root) / "espocrm" / f"{key}.json"
