@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import qasync
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from crmdesk.backends.oauth_loopback import set_browser
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("crmdesk")
 
 SCREENSHOT_TIMEOUT = 60.0
+APP_ID = "io.github.crmdesk.crmdesk"  # the desktop entry, AppStream and icon name
+APP_ICON = Path(__file__).with_name("resources") / f"{APP_ID}.svg"  # package data
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("crmdesk")
     app.setApplicationDisplayName("crmdesk")
+    app.setDesktopFileName(APP_ID)  # Wayland compositors find the icon through the entry
+    app.setWindowIcon(QIcon(str(APP_ICON)))
     app.setQuitOnLastWindowClosed(False)  # the coroutine below decides when to stop
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
