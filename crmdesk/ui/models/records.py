@@ -76,6 +76,7 @@ _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 #: Computed once: views ask every visible cell's flags on every paint, and combining enum
 #: members in Python is slow (two ``|`` per cell showed up in paint profiles).
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+_EDIT_FLAGS = _FLAGS | Qt.ItemFlag.ItemIsEditable
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _ALIGN = Qt.ItemDataRole.TextAlignmentRole
 _EDIT = Qt.ItemDataRole.EditRole
@@ -142,7 +143,7 @@ class RecordTableModel(QAbstractTableModel):
         self._columns: tuple[FieldDef, ...] = ()
         self._rows: list[tuple[str, ...]] = []
         self._ids: list[str] = []
-        self._shared: dict[str, str] = {}
+        self._plan: list[tuple[FieldDef, str, str | None, dict[Value, str] | None]] = []
         self._make_loader: LoaderFactory | None = None
         self._loader: Loader | None = None
         self._sort: tuple[SortKey, ...] = ()
@@ -539,10 +540,9 @@ class RecordTableModel(QAbstractTableModel):
         """QAbstractItemModel.flags: selectable cells; editable where :meth:`editable_at`."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        flags = _FLAGS
         if self._editable and self.editable_at(index.row(), index.column()):
-            flags |= Qt.ItemFlag.ItemIsEditable
-        return flags
+            return _EDIT_FLAGS
+        return _FLAGS
 
     def setData(self, index: AnyIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
         """QAbstractItemModel.setData: an edit typed into a cell (a typed Value).
@@ -609,7 +609,7 @@ class RecordTableModel(QAbstractTableModel):
         self._access = []
         self._edits = {}
         self._favorites = set()
-        self._shared = {}
+        self._make_plan()
         self._cursor = None
         self._at_end = True
         self._error = None
@@ -719,19 +719,46 @@ class RecordTableModel(QAbstractTableModel):
         return format_value(fdef, value)
 
     def _row(self, rec: Record) -> tuple[str, ...]:
-        shared = self._shared
+        values = rec.values
         out: list[str] = []
-        for fdef in self._columns:
-            value = rec.values.get(fdef.name)
-            if fdef.type is FieldType.RELATE and fdef.relate_name_field:
-                value = rec.values.get(fdef.relate_name_field) or value
-            text = self._text(fdef, value)
-            if fdef.type is FieldType.MULTILINE or "\n" in text:
-                text = " ".join(text.split())
-            if fdef.type in _SHARED:
-                text = shared.setdefault(text, text)
+        for fdef, name, name_field, texts in self._plan:
+            value = values.get(name)
+            if name_field is not None:
+                value = values.get(name_field) or value
+            if texts is None:
+                out.append(self._cell_text(fdef, value))
+                continue
+            # A low-cardinality column: each value is formatted once per list, and rows
+            # share the one string.
+            try:
+                text = texts.get(value)
+                if text is None:
+                    text = texts[value] = self._cell_text(fdef, value)
+            except TypeError:  # not hashable
+                text = self._cell_text(fdef, value)
             out.append(text)
         return tuple(out)
+
+    def _cell_text(self, fdef: FieldDef, value: Value) -> str:
+        text = self._text(fdef, value)
+        if fdef.type is FieldType.MULTILINE or "\n" in text:
+            text = " ".join(text.split())
+        return text
+
+    def _make_plan(self) -> None:
+        """How each column's text is made: (field, value name, display-name field of a
+        relate, text cache of a low-cardinality column)."""
+        self._plan = [
+            (
+                fdef,
+                fdef.name,
+                fdef.relate_name_field
+                if fdef.type is FieldType.RELATE and fdef.relate_name_field
+                else None,
+                {} if fdef.type in _SHARED else None,
+            )
+            for fdef in self._columns
+        ]
 
     def _set_in_flight(self, value: bool) -> None:
         if value != self._in_flight:
