@@ -288,6 +288,11 @@ class MainWindow(QMainWindow):
         ws.module_opened.connect(if_current(self._show_module_label))
         ws.notice.connect(lambda text: self.status.showMessage(text, 10_000))
         ws.runner.busy_changed.connect(if_current(lambda: self.status.set_busy(ws.runner.busy())))
+        # Sugar tells when a 412 made it reload changed metadata: the open list and form
+        # take the new definitions (the backend dies with the connection, so do these).
+        listeners = getattr(conn.backend, "metadata_listeners", None)
+        if isinstance(listeners, list):
+            listeners.append(lambda: self.metadata_changed(cid))
         self.tree_model.add_connection(
             cid,
             conn.title,
@@ -649,6 +654,13 @@ class MainWindow(QMainWindow):
         """A picklist of ``module`` was edited: lists and forms take the new options."""
         ws = self.workspaces.get(cid)
         if ws is not None:
+            ws.reload_definition(module)
+
+    def metadata_changed(self, cid: int) -> None:
+        """The CRM's metadata changed under connection ``cid``: the open module is read again."""
+        ws = self.workspaces.get(cid)
+        module = ws.current_module() if ws is not None else None
+        if ws is not None and module:
             ws.reload_definition(module)
 
     def _admin_windows(self, backend: Backend) -> list[QWidget]:

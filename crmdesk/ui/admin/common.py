@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
+    QDialog,
     QInputDialog,
     QLabel,
     QMessageBox,
@@ -155,16 +156,37 @@ class Prompter(Protocol):
     ) -> str | None: ...
 
 
+def plain_input_dialog(parent: QWidget, title: str, label: str) -> QInputDialog:
+    """A QInputDialog whose label is plain text (QInputDialog.getText's label would render
+    HTML, and the labels name server values such as picklist keys)."""
+    dialog = QInputDialog(parent)
+    dialog.setWindowTitle(title)
+    dialog.setLabelText(label)
+    for child in dialog.findChildren(QLabel):
+        child.setTextFormat(Qt.TextFormat.PlainText)
+    return dialog
+
+
+def _answer(dialog: QInputDialog) -> str | None:
+    accepted = dialog.exec() == QDialog.DialogCode.Accepted
+    value = dialog.textValue()
+    dialog.deleteLater()
+    return value if accepted else None
+
+
 class DialogPrompter:
     """The real prompter: Qt's standard dialogs, all plain text."""
 
     def ask_text(self, parent: QWidget, title: str, label: str, initial: str = "") -> str | None:
-        text, ok = QInputDialog.getText(parent, title, label, text=initial)
-        return text if ok else None
+        dialog = plain_input_dialog(parent, title, label)
+        dialog.setTextValue(initial)
+        return _answer(dialog)
 
     def choose(self, parent: QWidget, title: str, label: str, items: list[str]) -> str | None:
-        item, ok = QInputDialog.getItem(parent, title, label, items, 0, False)
-        return item if ok else None
+        dialog = plain_input_dialog(parent, title, label)
+        dialog.setComboBoxItems(items)
+        dialog.setComboBoxEditable(False)
+        return _answer(dialog)
 
     def confirm(self, parent: QWidget, title: str, text: str) -> bool:
         box = QMessageBox(parent)
