@@ -273,3 +273,56 @@ def test_a_cell_with_an_unsaved_edit_paints_the_standard_way(
     fast = grab(inline_table)
     inline_table.setItemDelegate(QStyledItemDelegate(inline_table))
     assert grab(inline_table) == fast
+
+
+def test_row_text_matches_format_value_for_every_kind_of_value(
+    runner: TaskRunner, aio: AsyncDriver
+) -> None:
+    """The row builder's shortcuts (text as it is, one format per enum value) change nothing."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from crmdesk.core.records import Record, Value
+    from crmdesk.core.schema import FieldDef, FieldType, Option
+    from crmdesk.ui.format import format_value
+
+    columns = (
+        FieldDef("name", "Name", FieldType.TEXT),
+        FieldDef("notes", "Notes", FieldType.MULTILINE),
+        FieldDef("stage", "Stage", FieldType.ENUM, options=(Option("won", "Closed won"),)),
+        FieldDef("tags", "Tags", FieldType.MULTIENUM, options=(Option("a", "Alpha"),)),
+        FieldDef("amount", "Amount", FieldType.CURRENCY, currency="EUR"),
+        FieldDef("day", "Day", FieldType.DATE),
+        FieldDef("seen", "Seen", FieldType.DATETIME),
+        FieldDef("ok", "OK", FieldType.BOOL),
+    )
+    rows: list[dict[str, Value]] = [
+        {
+            "name": "Acme\nWest  Branch",
+            "notes": "line one\nline two",
+            "stage": "won",
+            "tags": ("a", "zz"),
+            "amount": Decimal("1234.5"),
+            "day": date(2024, 2, 29),
+            "seen": datetime(2024, 2, 29, 13, 45, tzinfo=UTC),
+            "ok": True,
+        },
+        {"name": "", "notes": None, "stage": "unknown", "tags": (), "ok": False, "amount": 7},
+        {"name": "Plain", "stage": "won", "ok": True},
+    ]
+
+    def make(_sort: tuple[SortKey, ...]) -> Loader:
+        async def load(_req: PageRequest) -> Page:
+            return Page([Record("X", str(i), v) for i, v in enumerate(rows)], next=None)
+
+        return load
+
+    model = RecordTableModel(runner)
+    model.set_source(columns, make)
+    aio.wait_until(lambda: model.rowCount() == 3 and not model.loading)
+    for r, values in enumerate(rows):
+        for c, fdef in enumerate(columns):
+            expected = " ".join(format_value(fdef, values.get(fdef.name)).split())
+            assert model.text(r, c) == expected, (fdef.name, values.get(fdef.name))
+    assert model.text(0, 0) == "Acme West Branch"
+    assert model.text(0, 2) == model.text(2, 2) == "Closed won"

@@ -71,6 +71,8 @@ STAR = "\u2605"
 _SHARED = frozenset(
     {FieldType.ENUM, FieldType.MULTIENUM, FieldType.BOOL, FieldType.DATE, FieldType.RELATE}
 )
+#: Types whose text values show as option labels, not as they are.
+_LABELLED = frozenset({FieldType.ENUM, FieldType.MULTIENUM})
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 #: Computed once: views ask every visible cell's flags on every paint, and combining enum
@@ -143,7 +145,7 @@ class RecordTableModel(QAbstractTableModel):
         self._columns: tuple[FieldDef, ...] = ()
         self._rows: list[tuple[str, ...]] = []
         self._ids: list[str] = []
-        self._plan: list[tuple[FieldDef, str, str | None, dict[Value, str] | None]] = []
+        self._plan: list[tuple[FieldDef, str, str | None, dict[Value, str] | None, bool]] = []
         self._make_loader: LoaderFactory | None = None
         self._loader: Loader | None = None
         self._sort: tuple[SortKey, ...] = ()
@@ -721,12 +723,17 @@ class RecordTableModel(QAbstractTableModel):
     def _row(self, rec: Record) -> tuple[str, ...]:
         values = rec.values
         out: list[str] = []
-        for fdef, name, name_field, texts in self._plan:
+        for fdef, name, name_field, texts, plain in self._plan:
             value = values.get(name)
             if name_field is not None:
                 value = values.get(name_field) or value
             if texts is None:
-                out.append(self._cell_text(fdef, value))
+                if plain and type(value) is str:  # format_value gives text back as it is
+                    if "\n" in value or fdef.type is FieldType.MULTILINE:
+                        value = " ".join(value.split())
+                    out.append(value)
+                else:
+                    out.append(self._cell_text(fdef, value))
                 continue
             # A low-cardinality column: each value is formatted once per list, and rows
             # share the one string.
@@ -747,7 +754,7 @@ class RecordTableModel(QAbstractTableModel):
 
     def _make_plan(self) -> None:
         """How each column's text is made: (field, value name, display-name field of a
-        relate, text cache of a low-cardinality column)."""
+        relate, text cache of a low-cardinality column, whether text shows as it is)."""
         self._plan = [
             (
                 fdef,
@@ -756,6 +763,7 @@ class RecordTableModel(QAbstractTableModel):
                 if fdef.type is FieldType.RELATE and fdef.relate_name_field
                 else None,
                 {} if fdef.type in _SHARED else None,
+                fdef.type not in _LABELLED,
             )
             for fdef in self._columns
         ]
