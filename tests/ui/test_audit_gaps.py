@@ -12,19 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.admin_util import collect_garbage
+from helpers.admin_util import collect_garbage, until
 from helpers.memory_keyring import MemoryKeyring
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
+from crmdesk.backends import open_backend
 from crmdesk.core.query import Query
 from crmdesk.demo.server import DemoServer
 from crmdesk.demo.sugarcrm import SugarApp
 from crmdesk.storage.connections import ConnectionStore
 from crmdesk.storage.profiles import ProfileStore
 from crmdesk.storage.secrets import SecretStore
+from crmdesk.ui.admin.access import NO_ACL_NOTE, AccessView
 from crmdesk.ui.admin.common import DialogPrompter
 from crmdesk.ui.connections import Connection
 from crmdesk.ui.main_window import MainWindow
@@ -122,3 +124,40 @@ def test_input_dialog_cancel_is_none(qtbot: QtBot) -> None:
 
     QTimer.singleShot(50, cancel)
     assert DialogPrompter().ask_text(parent, "Add value", "New value:") is None
+
+
+@pytest.mark.parametrize(
+    ("dialect", "module", "action"),
+    [
+        ("suitecrm", "Accounts", "list"),
+        ("sugarcrm", "Accounts", "list"),
+        ("espocrm", "Account", "read"),  # the CRM's own action names
+        ("vtiger", "", ""),  # Vtiger's me carries no ACL: the view says so
+    ],
+)
+def test_access_view_on_every_demo_dialect(
+    qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer, dialect: str, module: str, action: str
+) -> None:
+    """Who am I and what may I do, from each CRM's own answer (issue 8, Access)."""
+
+    async def body() -> None:
+        backend = open_backend(demo_server.profile(dialect), demo_server.secrets(dialect))
+        await backend.connect()
+        try:
+            view = AccessView(backend)
+            qtbot.addWidget(view)
+            view.reload()
+            await until(lambda: not view.runs.running("load"), within=20, what="access")
+            assert not view.status.is_error, view.status.text()
+            assert view.user is not None
+            shown = [w.text() for w in view.user_box.findChildren(QLabel) if w.text()]
+            assert any(view.user.user_name in t or view.user.display_name in t for t in shown)
+            if module:
+                assert view.allowed(module, action) is True
+                assert view.grid_note.isHidden()
+            else:
+                assert view.grid_note.text() == NO_ACL_NOTE
+        finally:
+            await backend.close()
+
+    aio.run(body(), timeout=40)
