@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -46,3 +47,15 @@ def format_value(fdef: FieldDef, value: Value) -> str:
     if isinstance(value, tuple):
         return ", ".join(value)
     return str(value)
+
+
+def plain_tip(text: str) -> str:
+    """``text`` as a tooltip that shows every character literally ("" stays "": no tooltip).
+
+    Qt guesses whether a tooltip is rich text (``Qt::mightBeRichText``), so a server value
+    such as ``<b>x</b><img src=...>`` would render as markup.  Escaped inside a paragraph
+    it is rich text that displays exactly the original characters, line breaks included.
+    """
+    if not text:
+        return ""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text, quote=False)}</p>"

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from crmdesk.core.records import Value
 from crmdesk.core.schema import FieldDef
-from crmdesk.ui.format import format_value
+from crmdesk.ui.format import format_value, plain_tip
 from crmdesk.ui.forms.editors import plain
 from crmdesk.ui.forms.values import DATETIME_INPUT, FieldConflict
 
@@ -72,8 +72,8 @@ class ConflictDialog(QDialog):
             mine = QRadioButton(_elide(shown(fdef, clash.mine, tz)))
             theirs = QRadioButton(_elide(shown(fdef, clash.theirs, tz)))
             # Radio button text is never rich text; the full value goes to the tooltip.
-            mine.setToolTip(shown(fdef, clash.mine, tz))
-            theirs.setToolTip(shown(fdef, clash.theirs, tz))
+            mine.setToolTip(plain_tip(shown(fdef, clash.mine, tz)))
+            theirs.setToolTip(plain_tip(shown(fdef, clash.theirs, tz)))
             mine.setObjectName(f"mine:{fdef.name}")
             theirs.setObjectName(f"theirs:{fdef.name}")
             mine.setChecked(True)

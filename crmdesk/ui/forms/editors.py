@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from crmdesk.core.records import Record, RecordRef, Value
 from crmdesk.core.schema import FieldDef, FieldType
-from crmdesk.ui.format import format_value
+from crmdesk.ui.format import format_value, plain_tip
 from crmdesk.ui.forms.values import (
     DATE_INPUT,
     DATETIME_INPUT,
@@ -218,7 +218,7 @@ class ReadOnlyEditor(FieldEditor):
         else:
             text = format_value(self.fdef, shown)
         self.label.setText(text)
-        self.label.setToolTip(text if len(text) > 40 else "")
+        self.label.setToolTip(plain_tip(text) if len(text) > 40 else "")
         if self.open is not None:
             self.open.setEnabled(self.url() is not None)
 

@@ -32,6 +32,7 @@ from crmdesk.core.backend import Backend, HierarchyEntry
 from crmdesk.core.records import Record, Value
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 from crmdesk.ui.errors import describe
+from crmdesk.ui.format import plain_tip
 from crmdesk.ui.forms.editors import EditorContext, FieldEditor, create_editor, plain
 from crmdesk.ui.forms.values import ParseError, is_empty, missing_required
 from crmdesk.ui.operations import Operations
@@ -207,7 +208,7 @@ class HierarchyTab(QWidget):
         for entry in entries:
             item = QTreeWidgetItem([entry.name or entry.id, str(entry.level)])
             item.setData(0, Qt.ItemDataRole.UserRole, (module, entry.id))
-            item.setToolTip(0, entry.label or entry.name)
+            item.setToolTip(0, plain_tip(entry.label or entry.name))
             level = max(0, min(entry.level, len(parents)))
             del parents[level:]
             if parents:

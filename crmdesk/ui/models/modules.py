@@ -13,6 +13,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QIcon, QStandardItem, QStandardItemModel
 
 from crmdesk.core.schema import ModuleInfo
+from crmdesk.ui.format import plain_tip
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 MODULE_ROLE = Qt.ItemDataRole.UserRole
@@ -106,7 +107,7 @@ class ModuleTreeModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return info.label
         if role == Qt.ItemDataRole.ToolTipRole:
-            return info.name if info.entity else f"{info.name} (holds no records)"
+            return plain_tip(info.name if info.entity else f"{info.name} (holds no records)")
         if role == MODULE_ROLE:
             return info.name
         return None
@@ -162,7 +163,7 @@ class ConnectionTreeModel(QStandardItemModel):
         item.setSelectable(False)
         item.setData(cid, CONNECTION_ROLE)
         item.setData(True, IS_CONNECTION_ROLE)
-        item.setToolTip(tooltip or title)
+        item.setToolTip(plain_tip(tooltip or title))
         if icon is not None:
             item.setIcon(icon)
         self.appendRow(item)
@@ -187,7 +188,7 @@ class ConnectionTreeModel(QStandardItemModel):
         if item is not None:
             item.setText(title)
             if tooltip:
-                item.setToolTip(tooltip)
+                item.setToolTip(plain_tip(tooltip))
 
     def set_current(self, cid: int | None) -> None:
         self._current = cid

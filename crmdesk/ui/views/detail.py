@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from crmdesk.core.records import Record
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
-from crmdesk.ui.format import format_value
+from crmdesk.ui.format import format_value, plain_tip
 
 _SELECTABLE = (
     Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
@@ -102,7 +102,7 @@ class DetailPane(QScrollArea):
             label.setTextInteractionFlags(_SELECTABLE)
             # Long unbreakable values (URLs) are clipped, not allowed to widen the pane.
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            label.setToolTip(text if len(text) > 40 else "")
+            label.setToolTip(plain_tip(text) if len(text) > 40 else "")
             name = plain_label(f"{fdef.label}:")
             name.setBuddy(label)
             form.addRow(name, label)

@@ -52,6 +52,7 @@ from crmdesk.ui.filters.model import (
     with_condition,
     without,
 )
+from crmdesk.ui.format import plain_tip
 from crmdesk.ui.models.records import RecordTableModel
 from crmdesk.ui.views.detail import plain_label
 
@@ -388,7 +389,7 @@ class Chip(QFrame):
             "#filterChip { background: #e8f0fe; border: 1px solid #b6cdf7; border-radius: 9px; }"
         )
         self.label = plain_label(text)
-        self.label.setToolTip(text)
+        self.label.setToolTip(plain_tip(text))
         self.remove = QToolButton()
         self.remove.setText("✕")
         self.remove.setAutoRaise(True)

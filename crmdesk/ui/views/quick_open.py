@@ -34,6 +34,7 @@ from crmdesk.core.errors import CrmError
 from crmdesk.core.records import Record, RecordRef
 from crmdesk.core.schema import ModuleDef
 from crmdesk.ui.errors import describe
+from crmdesk.ui.format import plain_tip
 from crmdesk.ui.tasks import TaskRunner
 from crmdesk.ui.views.detail import plain_label
 
@@ -190,7 +191,7 @@ class QuickOpen(QDialog):
             for ref in group:
                 item = QTreeWidgetItem(["    " + (ref.label or ref.id), label])
                 item.setData(0, _REF_ROLE, ref)
-                item.setToolTip(0, ref.label or ref.id)
+                item.setToolTip(0, plain_tip(ref.label or ref.id))
                 item.setForeground(1, self.palette().placeholderText())
                 self.results.addTopLevelItem(item)
                 first = first or item

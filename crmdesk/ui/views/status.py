@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
+from crmdesk.ui.format import plain_tip
 from crmdesk.ui.views.detail import plain_label
 
 
@@ -49,7 +50,7 @@ class StatusPanel(QStatusBar):
     def set_connection(self, text: str, tooltip: str = "") -> None:
         """Which connection the current view belongs to."""
         self.connection.setText(text)
-        self.connection.setToolTip(tooltip)
+        self.connection.setToolTip(plain_tip(tooltip))
 
     def set_tls_warning(self, on: bool) -> None:
         self.tls.setVisible(on)
