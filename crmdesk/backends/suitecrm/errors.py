@@ -193,9 +193,15 @@ def _token_error(response: httpx.Response, text: str, grant: str = "") -> CrmErr
     status = response.status_code
     if looks_like_html(response) or not text.strip():
         if status in (404, 405) or looks_like_html(response):
+            url = redact(str(response.request.url))
+            # A web page (a site, a login form, a proxy's page) is named as such.
+            found = (
+                f"The server answered an HTML page at {url}, not SuiteCRM's token endpoint"
+                if looks_like_html(response)
+                else f"No SuiteCRM token endpoint answered at {url}"
+            )
             return NotFound(
-                f"No SuiteCRM token endpoint answered at {redact(str(response.request.url))} "
-                f"(HTTP {status}).",
+                f"{found} (HTTP {status}).",
                 advice=ADVICE_404,
                 status=status,
             )
