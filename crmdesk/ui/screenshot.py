@@ -23,15 +23,21 @@ async def _until(window: MainWindow, check: Callable[[], bool], what: str) -> No
         await asyncio.sleep(0.02)
 
 
-async def capture(window: MainWindow, path: Path, module: str = "Accounts") -> float:
-    """Open ``module``, select its first record, wait for its details, save the window.
+#: What each CRM calls its accounts module (EspoCRM names modules in the singular).
+ACCOUNT_MODULES = ("Accounts", "Account")
+
+
+async def capture(window: MainWindow, path: Path, module: str | None = None) -> float:
+    """Open ``module`` (default: the CRM's accounts module), select its first record, wait
+    for its details, save the window.
 
     Returns the seconds it took.  Raises ScreenshotError with a readable reason.
     """
     start = time.monotonic()
     await _until(window, lambda: window.modules.rowCount() > 0, "the module list")
-    if not window.module_tree.select_module(module):
-        raise ScreenshotError(f"the CRM has no browsable module {module!r}")
+    wanted = (module,) if module else ACCOUNT_MODULES
+    if not any(window.module_tree.select_module(name) for name in wanted):
+        raise ScreenshotError(f"the CRM has no browsable module {wanted[0]!r}")
     records = window.records
     await _until(window, lambda: records.rowCount() > 0 and not records.loading, "the first page")
     window.table.setFocus()

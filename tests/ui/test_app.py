@@ -53,7 +53,9 @@ def test_demo_defaults_to_suitecrm() -> None:
     assert args.screenshot == Path("x.png")
 
 
-def test_demo_screenshot_writes_a_png(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dialect", ["suitecrm", "espocrm"])
+def test_demo_screenshot_writes_a_png(tmp_path: Path, dialect: str) -> None:
+    """EspoCRM names its accounts module in the singular: the screenshot still finds it."""
     shot = tmp_path / "shot.png"
     env = {
         **os.environ,
@@ -62,7 +64,7 @@ def test_demo_screenshot_writes_a_png(tmp_path: Path) -> None:
         "CRMDESK_CONFIG_DIR": str(tmp_path / "config"),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "crmdesk", "--demo", "--screenshot", str(shot)],
+        [sys.executable, "-m", "crmdesk", "--demo", dialect, "--screenshot", str(shot)],
         env=env,
         capture_output=True,
         text=True,
