@@ -192,7 +192,8 @@ def _token_error(response: httpx.Response, text: str, grant: str = "") -> CrmErr
     """Sign-in failures.  The body is read for its error code only, never quoted."""
     status = response.status_code
     if looks_like_html(response) or not text.strip():
-        if status in (404, 405) or looks_like_html(response):
+        # A server error page is a server error; any other web page is not the API.
+        if status in (404, 405) or (looks_like_html(response) and status < 500):
             url = redact(str(response.request.url))
             # A web page (a site, a login form, a proxy's page) is named as such.
             found = (
