@@ -9,12 +9,12 @@ HTTP client, they do not create one per request.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from crmdesk.core.errors import Unsupported
+from crmdesk.core.errors import CrmError, Unsupported
 from crmdesk.core.query import ALL_OPS, Op, Query
 from crmdesk.core.records import Page, PageRequest, Record, RecordRef, UserInfo, Value, Version
 from crmdesk.core.schema import ModuleDef, ModuleInfo, Option
@@ -105,6 +105,24 @@ class FileData:
     filename: str
     mime_type: str
     content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """What a mass delete / update did, per id: a failed id never loses the others.
+
+    ``done`` keeps the order the ids were given in; ``records`` holds the server's
+    answer for updated records where there was one; ``failed`` maps each id that
+    did not go through to the core error saying why.
+    """
+
+    done: tuple[str, ...] = ()
+    records: Mapping[str, Record] = field(default_factory=dict)
+    failed: Mapping[str, CrmError] = field(default_factory=dict)
+
+
+#: Called with how many of the ids were handled so far.
+Progress = Callable[[int], None]
 
 
 class Backend(abc.ABC):
@@ -253,3 +271,49 @@ class Backend(abc.ABC):
         self, lead_id: str, targets: Mapping[str, Mapping[str, Value]]
     ) -> dict[str, str]:
         raise Unsupported("This CRM's API cannot convert leads.")
+
+    # -- several records at once ---------------------------------------------------------
+    async def bulk_delete(
+        self, module: str, ids: Sequence[str], progress: Progress | None = None
+    ) -> BulkResult:
+        """Delete each of ``ids``; a failure is recorded and the others still go out.
+
+        The default calls :meth:`delete` per id, so every dialect has it; dialects with a
+        batch call (Sugar's ``/bulk``) override it.
+        """
+        done: list[str] = []
+        failed: dict[str, CrmError] = {}
+        for n, rid in enumerate(ids, 1):
+            try:
+                await self.delete(module, rid)
+            except CrmError as exc:
+                failed[rid] = exc
+            else:
+                done.append(rid)
+            if progress is not None:
+                progress(n)
+        return BulkResult(tuple(done), {}, failed)
+
+    async def bulk_update(
+        self,
+        module: str,
+        ids: Sequence[str],
+        changes: Mapping[str, Value],
+        progress: Progress | None = None,
+    ) -> BulkResult:
+        """Apply the same ``changes`` to each of ``ids`` (no version check: a mass update
+        overwrites); per id the server's record or the error.  Default: :meth:`update`
+        per id."""
+        done: list[str] = []
+        records: dict[str, Record] = {}
+        failed: dict[str, CrmError] = {}
+        for n, rid in enumerate(ids, 1):
+            try:
+                records[rid] = await self.update(module, rid, dict(changes))
+            except CrmError as exc:
+                failed[rid] = exc
+            else:
+                done.append(rid)
+            if progress is not None:
+                progress(n)
+        return BulkResult(tuple(done), records, failed)

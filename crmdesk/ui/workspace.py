@@ -209,6 +209,9 @@ class Workspace(QWidget):
         record_id = self.detail.record_id
         label = ""
         rows = {i.row() for i in self.table.selectionModel().selectedRows()}
+        if len(rows) > 1:  # several rows: one confirmation naming the count
+            self.features.mass.delete_selected()
+            return
         if len(rows) == 1 and self.browser.module is not None:
             row = rows.pop()
             record_id = self.records.record_id(row)

@@ -39,7 +39,14 @@ import httpx
 from crmdesk.backends.redact import redact, register_secret
 from crmdesk.backends.sugarcrm import wire
 from crmdesk.backends.transport import Transport, decode_json
-from crmdesk.core.backend import Backend, Capabilities, Changes, RawResponse
+from crmdesk.core.backend import (
+    Backend,
+    BulkResult,
+    Capabilities,
+    Changes,
+    Progress,
+    RawResponse,
+)
 from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.core.errors import (
     AuthError,
@@ -151,6 +158,10 @@ class MetadataCache:
             return
         with contextlib.suppress(OSError):
             await asyncio.to_thread(path.unlink)
+
+
+#: Sub-requests per ``/bulk`` round trip in mass deletes and updates.
+BULK_CHUNK = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,6 +842,47 @@ class SugarCrmBackend(Backend):
             None if status == 200 else wire.error_from_body(status, contents, module=module)
             for status, contents in results
         ]
+
+    async def bulk_delete(
+        self, module: str, ids: Sequence[str], progress: Progress | None = None
+    ) -> BulkResult:
+        """Core mass delete through ``/bulk``, ``BULK_CHUNK`` sub-requests per round trip."""
+        done: list[str] = []
+        failed: dict[str, CrmError] = {}
+        for start in range(0, len(ids), BULK_CHUNK):
+            chunk = list(ids[start : start + BULK_CHUNK])
+            for rid, err in zip(chunk, await self.delete_many(module, chunk), strict=True):
+                if err is None:
+                    done.append(rid)
+                else:
+                    failed[rid] = err
+            if progress is not None:
+                progress(start + len(chunk))
+        return BulkResult(tuple(done), {}, failed)
+
+    async def bulk_update(
+        self,
+        module: str,
+        ids: Sequence[str],
+        changes: Mapping[str, Value],
+        progress: Progress | None = None,
+    ) -> BulkResult:
+        """Core mass update through ``/bulk`` (the same changes for every id)."""
+        done: list[str] = []
+        records: dict[str, Record] = {}
+        failed: dict[str, CrmError] = {}
+        for start in range(0, len(ids), BULK_CHUNK):
+            chunk = list(ids[start : start + BULK_CHUNK])
+            answers = await self.update_many(module, dict.fromkeys(chunk, changes))
+            for rid, answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, Record):
+                    done.append(rid)
+                    records[rid] = answer
+                else:
+                    failed[rid] = answer
+            if progress is not None:
+                progress(start + len(chunk))
+        return BulkResult(tuple(done), records, failed)
 
     # -- sync --------------------------------------------------------------------------
     async def sync(self, module: str, since: datetime, limit: int = 200) -> Changes:

@@ -41,6 +41,15 @@ RECORD_ACTIONS: tuple[RecordActionSpec, ...] = (
         "Update the list with what changed on the server since it was loaded", scope="list",
     ),
     RecordActionSpec(
+        "list.delete_selected", "Delete Selected\u2026", None,
+        "Delete every selected record after one confirmation (Del with several rows)",
+        scope="list",
+    ),
+    RecordActionSpec(
+        "list.mass_update", "Mass Update\u2026", "Ctrl+Shift+U",
+        "Set one field to the same value on every selected record", scope="list",
+    ),
+    RecordActionSpec(
         "cell.retry", "Retry Saving the Cell", "Ctrl+Shift+S",
         "Send the value that failed to save again", scope="cell",
     ),

@@ -19,6 +19,7 @@ from crmdesk.ui.errors import describe
 from crmdesk.ui.forms.actions import make_actions
 from crmdesk.ui.forms.inline import InlineEditing
 from crmdesk.ui.forms.pane import RecordPane, offered
+from crmdesk.ui.mass import MassActions
 from crmdesk.ui.operations import Operations
 from crmdesk.ui.views.record_table import RecordTableView
 
@@ -45,6 +46,7 @@ class RecordFeatures(QObject):
         )
         self.actions["list.refresh_changes"].setVisible(offered(ops.backend, "sync"))
         self.last_changes: Changes | None = None
+        self.mass = MassActions(table, pane, ops)  # Delete Selected…, Mass Update…
 
     def _zone_changed(self, tz: tzinfo) -> None:
         self.model.tz = tz

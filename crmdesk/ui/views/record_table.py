@@ -283,7 +283,7 @@ class RecordTableView(QTableView):
         self.cell_delegate = RecordCellDelegate(model, self)
         self.setItemDelegate(self.cell_delegate)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
         self.setShowGrid(False)
@@ -401,7 +401,8 @@ class RecordTableView(QTableView):
         extra = [a for a in self.actions() if a.objectName().startswith("list.")]
         if key is None and not extra:
             return
-        self.setCurrentIndex(index)
+        if not self.selectionModel().isRowSelected(index.row()):  # keep a multi-row selection
+            self.setCurrentIndex(index)
         menu = QMenu(self)
         if key is not None:
             menu.addAction(self.cell_actions["cell.retry"])
@@ -433,6 +434,7 @@ class RecordTableView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        rows = {i.row() for i in selected.indexes()}
-        if len(rows) == 1:
+        # Several rows (mass actions): the pane keeps the record it shows.
+        rows = {i.row() for i in self.selectionModel().selectedRows()}
+        if len(rows) == 1 and selected.count():
             self.record_selected.emit(self._model.record_id(rows.pop()))

@@ -1,0 +1,359 @@
+"""Mass actions on the rows selected in the record list: "Delete Selected…" and
+"Mass Update…".
+
+Both go through the core's ``Backend.bulk_delete`` / ``Backend.bulk_update`` (one
+``/bulk`` round trip per chunk on SugarCRM, a loop of single calls elsewhere), in
+chunks so a large selection shows progress and can be cancelled between chunks.
+A failed id never loses the others: done rows are removed or updated in place (no
+list reload), failed rows stay selected, and the user reads "N done, M failed:
+<reasons>".
+
+:class:`MassActions` is attached once per table (``RecordFeatures`` does it); the
+window's Del calls :meth:`MassActions.delete_selected` when several rows are
+selected, and the single-row Del stays the record pane's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QMessageBox,
+    QProgressDialog,
+    QVBoxLayout,
+    QWidget,
+)
+
+from crmdesk.core.backend import BulkResult, Progress
+from crmdesk.core.errors import CrmError
+from crmdesk.core.records import Value
+from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
+from crmdesk.ui.errors import describe
+from crmdesk.ui.forms.actions import make_actions
+from crmdesk.ui.forms.editors import EditorContext, FieldEditor, create_editor, registered
+from crmdesk.ui.forms.pane import RecordPane
+from crmdesk.ui.operations import ChangeKind, Operations, RecordChange
+from crmdesk.ui.views.detail import plain_label
+from crmdesk.ui.views.record_table import RecordTableView
+
+#: Ids per backend call: progress moves and Cancel is honoured between chunks.
+CHUNK = 25
+#: From this many selected rows on, a progress dialog with Cancel is shown.
+PROGRESS_FROM = 10
+#: Reasons listed in the summary before "…".
+MAX_REASONS = 5
+
+
+def mass_editable(mdef: ModuleDef) -> list[FieldDef]:
+    """Fields a mass update may set: shown in forms, writable, with a real editor."""
+    return [
+        f
+        for f in mdef.fields
+        if f.visible
+        and not f.read_only
+        and f.type not in (FieldType.ID, FieldType.UNKNOWN)
+        and registered(f.type) is not None
+        and f.name != "id"
+    ]
+
+
+def summary(verb: str, result: BulkResult, labels: dict[str, str], skipped: int = 0) -> str:
+    """ "3 deleted, 2 failed: Acme: not allowed; …" (plain text)."""
+    text = f"{len(result.done)} {verb}"
+    if result.failed:
+        reasons: list[str] = []
+        for rid, exc in list(result.failed.items())[:MAX_REASONS]:
+            _t, message, _advice = describe(exc)
+            reasons.append(f"{labels.get(rid) or rid}: {message}")
+        more = "; …" if len(result.failed) > MAX_REASONS else ""
+        text += f", {len(result.failed)} failed: {'; '.join(reasons)}{more}"
+    if skipped:
+        text += f", {skipped} not sent (cancelled)"
+    return text + "."
+
+
+class MassUpdateDialog(QDialog):
+    """Pick one field and a value (its form editor) to set on every selected record."""
+
+    def __init__(
+        self, mdef: ModuleDef, count: int, ctx: EditorContext, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Mass Update {count} {mdef.label} Records")
+        self.ctx = ctx
+        self.fields = mass_editable(mdef)
+        self.field_box = QComboBox()
+        for f in self.fields:
+            self.field_box.addItem(f.label or f.name, f.name)
+        self.form = QFormLayout()
+        self.form.addRow("Field", self.field_box)
+        self.editor: FieldEditor | None = None
+        self.problem = plain_label()
+        self.problem.setStyleSheet("color: #b00020;")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(f"Update {count}")
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(plain_label(f"Set one field on {count} records. This cannot be undone."))
+        layout.addLayout(self.form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self.field_box.currentIndexChanged.connect(self._field_changed)
+        self._field_changed()
+
+    def choose(self, field_name: str) -> FieldEditor:
+        """Select ``field_name`` and return its editor."""
+        index = self.field_box.findData(field_name)
+        if index < 0:
+            raise KeyError(field_name)
+        self.field_box.setCurrentIndex(index)
+        assert self.editor is not None
+        return self.editor
+
+    def _field_changed(self) -> None:
+        if self.form.rowCount() > 1:
+            self.form.removeRow(1)
+        self.editor = None
+        name = self.field_box.currentData()
+        fdef = next((f for f in self.fields if f.name == name), None)
+        if fdef is None:
+            return
+        self.editor = create_editor(fdef, self.ctx)
+        self.editor.load(None)
+        self.form.addRow("Value", self.editor.widget)
+
+    def field_name(self) -> str | None:
+        return self.editor.fdef.name if self.editor is not None else None
+
+    def value(self) -> Value:
+        assert self.editor is not None
+        return self.editor.value()
+
+    def _accept(self) -> None:
+        if self.editor is None:
+            return
+        problem = self.editor.problem()
+        if problem:
+            self.problem.setText(problem)
+            return
+        self.accept()
+
+
+class MassActions(QObject):
+    """Delete Selected / Mass Update on a record table, reported through the pane."""
+
+    def __init__(self, table: RecordTableView, pane: RecordPane, ops: Operations) -> None:
+        super().__init__(table)
+        self.table = table
+        self.pane = pane
+        self.ops = ops
+        self.model = table.record_model
+        self.actions: dict[str, QAction] = make_actions(
+            table,
+            {"list.delete_selected": self.delete_selected, "list.mass_update": self.mass_update},
+            scope="list",
+            context=Qt.ShortcutContext.WidgetShortcut,
+        )
+        self.dialog: MassUpdateDialog | None = None
+        self.progress: QProgressDialog | None = None
+        self.report: QMessageBox | None = None
+        #: The last summary shown ("3 deleted, 1 failed: …").
+        self.last_message = ""
+        self._cancelled = False
+        self.progress_from = PROGRESS_FROM
+        self.chunk = CHUNK
+
+    # -- selection --------------------------------------------------------------------
+    def selected_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.record_id(r) for r in rows]
+
+    def _labels(self, ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for rid in ids:
+            row = self.model.row_of(rid)
+            if row >= 0 and self.model.columnCount():
+                out[rid] = self.model.text(row, 0)
+        return out
+
+    def busy(self) -> bool:
+        return self.ops.runner.running(self._key())
+
+    def _key(self) -> str:
+        return f"mass:{self.model.module}"
+
+    # -- delete -----------------------------------------------------------------------
+    def delete_selected(self) -> None:
+        """Delete the selected rows after one confirmation naming the count (one row:
+        the record pane's own delete)."""
+        module, ids = self.model.module, self.selected_ids()
+        if not module or not ids or self.busy():
+            return
+        if len(ids) == 1:
+            self.pane.delete(module, ids[0], self._labels(ids).get(ids[0], ""))
+            return
+        text = f"Delete {len(ids)} records? This cannot be undone from crmdesk."
+        if not self.pane.confirm(f"Delete {len(ids)}", text):
+            return
+        backend = self.ops.backend
+
+        def call(chunk: Sequence[str], progress: Progress) -> Coroutine[Any, Any, BulkResult]:
+            return backend.bulk_delete(module, chunk, progress)
+
+        def apply(result: BulkResult) -> None:
+            for rid in result.done:
+                self.model.remove_record(rid)
+                self.ops.announce(RecordChange(ChangeKind.DELETED, module, rid))
+
+        self._run("deleted", module, ids, call, apply)
+
+    # -- update -----------------------------------------------------------------------
+    def mass_update(self) -> None:
+        """Ask for one field and value, then set it on every selected record."""
+        module, ids = self.model.module, self.selected_ids()
+        if not module or not ids or self.busy():
+            return
+
+        def ask(mdef: ModuleDef) -> None:
+            if self.model.module != module:
+                return
+            dialog = MassUpdateDialog(mdef, len(ids), self.pane.ctx, self.table.window())
+            self.dialog = dialog
+
+            def finished(code: int) -> None:
+                name = dialog.field_name()
+                if code != QDialog.DialogCode.Accepted or name is None:
+                    return
+                self._update(module, ids, {name: dialog.value()})
+
+            dialog.finished.connect(finished)
+            dialog.open()
+
+        self.ops.start(
+            f"mass-describe:{module}",
+            self.ops.describe(module),
+            success=ask,
+            failure=self._failed,
+            label="Reading the module's fields",
+        )
+
+    def _update(self, module: str, ids: list[str], changes: dict[str, Value]) -> None:
+        backend = self.ops.backend
+
+        def call(chunk: Sequence[str], progress: Progress) -> Coroutine[Any, Any, BulkResult]:
+            return backend.bulk_update(module, chunk, changes, progress)
+
+        def apply(result: BulkResult) -> None:
+            for rid in result.done:
+                record = result.records.get(rid)
+                if record is not None:
+                    self.model.update_record(record)
+                    self.ops.announce(RecordChange(ChangeKind.UPDATED, module, rid, record))
+
+        self._run("updated", module, ids, call, apply)
+
+    # -- running ----------------------------------------------------------------------
+    def _run(
+        self,
+        verb: str,
+        module: str,
+        ids: list[str],
+        call: Callable[[Sequence[str], Progress], Coroutine[Any, Any, BulkResult]],
+        apply: Callable[[BulkResult], None],
+    ) -> None:
+        labels = self._labels(ids)
+        total = len(ids)
+        self._cancelled = False
+        dialog: QProgressDialog | None = None
+        if total >= self.progress_from:
+            dialog = QProgressDialog(
+                f"{verb.capitalize()[:-1]}ing {total} records…", "Cancel", 0, total, self.table
+            )
+            dialog.setWindowTitle("Mass action")
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.setMinimumDuration(0)
+            dialog.canceled.connect(self.cancel)
+            dialog.setValue(0)
+            self.progress = dialog
+
+        async def run() -> None:
+            done: list[str] = []
+            failed: dict[str, CrmError] = {}
+            sent = 0
+            for start in range(0, total, self.chunk):
+                if self._cancelled:
+                    break
+                chunk = ids[start : start + self.chunk]
+
+                def progress(n: int, base: int = start) -> None:
+                    if dialog is not None:
+                        dialog.setValue(min(base + n, total))
+
+                part = await call(chunk, progress)
+                sent += len(chunk)
+                done += part.done
+                failed.update(part.failed)
+                if self.model.module == module:
+                    apply(part)  # rows change as each chunk comes back
+            self._finish(verb, BulkResult(tuple(done), {}, failed), labels, total - sent)
+
+        def failed(exc: BaseException) -> None:
+            self._close_progress()
+            self._failed(exc)
+
+        self.ops.start(
+            self._key(), run(), success=lambda _r: None, failure=failed, label="Mass action"
+        )
+
+    def cancel(self) -> None:
+        """Stop after the chunk under way (its results are still shown)."""
+        self._cancelled = True
+
+    def _close_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.reset()
+            self.progress.deleteLater()
+            self.progress = None
+
+    def _finish(self, verb: str, result: BulkResult, labels: dict[str, str], skipped: int) -> None:
+        self._close_progress()
+        self.last_message = summary(verb, result, labels, skipped)
+        self.pane.notice.emit(self.last_message)
+        if not result.failed:
+            return
+        # Failed rows stay, selected, for another try.
+        selection = self.table.selectionModel()
+        selection.clearSelection()
+        for rid in result.failed:
+            row = self.model.row_of(rid)
+            if row >= 0:
+                selection.select(
+                    self.model.index(row, 0),
+                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
+                )
+        box = QMessageBox(self.table.window())
+        box.setWindowTitle("Mass action")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(self.last_message)
+        box.open()
+        self.report = box
+
+    def _failed(self, exc: BaseException) -> None:
+        _t, message, advice = describe(exc)
+        self.last_message = f"Not done: {message} {advice}".strip()
+        self.pane.notice.emit(self.last_message)
+
+
+def attach_mass_actions(table: RecordTableView, pane: RecordPane, ops: Operations) -> MassActions:
+    return MassActions(table, pane, ops)
