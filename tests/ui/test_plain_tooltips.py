@@ -10,17 +10,22 @@ from __future__ import annotations
 from datetime import UTC
 
 import pytest
+from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtGui import QTextDocument
 from pytestqt.qtbot import QtBot
 
+from crmdesk.core.query import SortKey
+from crmdesk.core.records import Page, PageRequest, Record
 from crmdesk.core.schema import FieldDef, FieldType, ModuleInfo
 from crmdesk.ui.format import plain_tip
 from crmdesk.ui.forms.conflict import ConflictDialog
 from crmdesk.ui.forms.editors import EditorContext, ReadOnlyEditor, create_editor
 from crmdesk.ui.forms.values import FieldConflict
 from crmdesk.ui.models.modules import ConnectionTreeModel, ModuleTreeModel
+from crmdesk.ui.models.records import Loader, RecordTableModel
+from crmdesk.ui.tasks import TaskRunner
 from crmdesk.ui.views.filter_bar import Chip
 from crmdesk.ui.views.status import StatusPanel
 
@@ -100,3 +105,25 @@ def test_filter_chip_tooltip(qtbot: QtBot) -> None:
     chip = Chip(f"Name contains {EVIL}")
     qtbot.addWidget(chip)
     assert rendered(chip.label.toolTip()) == f"Name contains {EVIL}"
+
+
+def test_record_table_cell_and_header_tooltips(runner: TaskRunner, aio: AsyncDriver) -> None:
+    """A long server value in a table cell, and a server-given column label, show literally."""
+    evil_label = "<b>Bold</b> label"
+    columns = (FieldDef("name", evil_label, FieldType.TEXT),)
+
+    def make(_sort: tuple[SortKey, ...]) -> Loader:
+        async def load(_req: PageRequest) -> Page:
+            return Page([Record("Accounts", "1", {"name": EVIL})], total=1)
+
+        return load
+
+    model = RecordTableModel(runner, page_size=10)
+    model.set_source(columns, make)
+    aio.wait_until(lambda: model.rowCount() == 1)
+    cell_tip = model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    shown = model.data(model.index(0, 0), Qt.ItemDataRole.DisplayRole)
+    assert "<b>x</b><img src=y>" in shown
+    assert rendered(cell_tip) == shown
+    header_tip = model.headerData(0, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert rendered(header_tip).startswith(evil_label)

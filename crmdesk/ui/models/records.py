@@ -37,7 +37,7 @@ from crmdesk.core.errors import CrmError
 from crmdesk.core.query import SortKey
 from crmdesk.core.records import Page, PageRequest, Record, Value, Version
 from crmdesk.core.schema import FieldDef, FieldType
-from crmdesk.ui.format import DATETIME_FORMAT, NUMERIC, format_value
+from crmdesk.ui.format import DATETIME_FORMAT, NUMERIC, format_value, plain_tip
 from crmdesk.ui.forms.values import same_value
 from crmdesk.ui.tasks import TaskRunner, start_eagerly
 
@@ -519,7 +519,7 @@ class RecordTableModel(QAbstractTableModel):
                 return "Saving…"
             return f"Not saved: {edit.message} (Enter edits again, Esc on the cell reverts)"
         text = self._rows[row][col]  # tooltip: only for text a column may cut off
-        return text if len(text) > 30 else None
+        return plain_tip(text) if len(text) > 30 else None
 
     def headerData(
         self,
@@ -535,7 +535,7 @@ class RecordTableModel(QAbstractTableModel):
             return fdef.label
         if role == Qt.ItemDataRole.ToolTipRole:
             hint = "" if fdef.sortable else " (the CRM cannot sort on it)"
-            return f"{fdef.label} — {fdef.name}{hint}"
+            return plain_tip(f"{fdef.label} — {fdef.name}{hint}")
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
