@@ -140,9 +140,7 @@ def test_a_host_name_that_does_not_resolve_is_named(
 @pytest.fixture
 def self_signed_server(tmp_path: Path) -> Iterator[int]:
     """A TLS server on 127.0.0.1 whose certificate nobody trusts; it accepts and closes."""
-    crypto = pytest.importorskip("cryptography")  # installed with keyring on Linux
-    del crypto
-    from cryptography import x509
+    from cryptography import x509  # a test dependency (pyproject's test extra)
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
