@@ -47,6 +47,10 @@ class Capabilities:
     raw_request: bool = False
     #: ``hierarchy()``: an account's parent / child tree.
     hierarchy: bool = False
+    #: ``reopen()``: reopen a closed record (a ticket).
+    reopen: bool = False
+    #: ``decrypt()``: the clear value of a sensitive field, on demand.
+    decrypt: bool = False
     #: Sign-in methods this dialect offers (values for ConnectionProfile.auth).
     auth_methods: tuple[str, ...] = ("password",)
 
@@ -271,6 +275,14 @@ class Backend(abc.ABC):
         self, lead_id: str, targets: Mapping[str, Mapping[str, Value]]
     ) -> dict[str, str]:
         raise Unsupported("This CRM's API cannot convert leads.")
+
+    async def reopen(self, module: str, record_id: str) -> str:
+        """Reopen a closed record; returns the CRM's message ("" when it says nothing)."""
+        raise Unsupported("This CRM's API cannot reopen records.")
+
+    async def decrypt(self, module: str, record_id: str, field_name: str) -> str:
+        """The clear value of a sensitive field (see ``FieldDef.sensitive``)."""
+        raise Unsupported("This CRM's API cannot show sensitive values.")
 
     # -- several records at once ---------------------------------------------------------
     async def bulk_delete(

@@ -68,6 +68,8 @@ class FieldDef:
     currency: str | None = None
     #: The CRM's own type name (``varchar``, ``picklist`` …), for the metadata inspector.
     native_type: str = ""
+    #: The CRM keeps the value encrypted / masked; ``Backend.decrypt`` reads it on demand.
+    sensitive: bool = False
 
     def option_label(self, key: str) -> str:
         for opt in self.options:

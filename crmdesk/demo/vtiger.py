@@ -108,6 +108,11 @@ class VField:
     default: str = ""
 
 
+def mask(text: str) -> str:
+    """How Cloud shows an encrypted value: all but the last two characters hidden."""
+    return "*" * max(len(text) - 2, 0) + text[-2:]
+
+
 def _f(name: str, label: str, type_: str = "string", store: str | None = None, **kw: Any) -> VField:
     return VField(name, label, type_, store, **kw)
 
@@ -196,6 +201,8 @@ FIELDS: dict[str, list[VField]] = {
         _f("isconvertedfromlead", "Is Converted From Lead", "boolean", const="0", default="no"),
         *_tail(),
         _f("portal", "Portal User", "boolean", const="0"),
+        # A Cloud encrypted (GDPR) field: masked in every answer, clear through ``decrypt``.
+        _f("cf_national_id", "National ID", "encrypted", editable=False, computed="NI-{n}-7731"),
         _f("support_start_date", "Support Start Date", "date"),
         _f("support_end_date", "Support End Date", "date"),
         _f("cf_lawful_basis", "Lawful Basis", "multipicklist", "lawful_basis"),
@@ -936,7 +943,8 @@ class VtigerDemo:
         if vf.computed == "tags":
             return ",".join(self.tags_of(n))
         if vf.computed:
-            return vf.computed.format(n=n)
+            text = vf.computed.format(n=n)
+            return mask(text) if vf.type == "encrypted" else text
         if vf.store is None:
             return vf.const
         value = row.get(vf.store)
@@ -1578,10 +1586,14 @@ class VtigerDemo:
         raise _denied()
 
     def decrypt(self, p: dict[str, str], user: str) -> Any:
+        vt, _uuid, _ = self.resolve(p.get("id", ""))
         rec = self.retrieve({"id": p.get("id", "")}, user)
         name = p.get("fieldname") or ""
         if name not in rec:
             raise VtError("ACCESS_DENIED", f"Permission to access {name} attribute denied.")
+        vf = self._vfield(vt, name)
+        if vf is not None and vf.type == "encrypted":
+            return vf.computed.format(n=int(str(rec["id"]).split("x")[1]))
         return rec[name]
 
     def reopen(self, p: dict[str, str], user: str) -> Any:

@@ -179,6 +179,8 @@ class VtigerBackend(Backend):
         files=True,
         raw_request=True,
         hierarchy=True,
+        reopen=True,  # Cloud; stock webservice.php answers 500 and the action is turned off
+        decrypt=True,  # likewise
         auth_methods=FLAVOURS,
     )
 
@@ -617,8 +619,9 @@ class VtigerBackend(Backend):
         await self.labels.fill([record], mdef)
         return record
 
-    async def decrypt(self, record_id: str, field_name: str) -> str:
+    async def decrypt(self, module: str, record_id: str, field_name: str) -> str:
         """The clear value of a sensitive (encrypted) field, on demand (Cloud)."""
+        self._check_id(module, record_id)
         result = await self._call(
             "decrypt", {"id": record_id, "fieldname": field_name}, record_id=record_id
         )
@@ -696,6 +699,7 @@ class VtigerBackend(Backend):
 
     async def reopen(self, module: str, record_id: str) -> str:
         """Reopen a closed record (Cloud); returns the server's message."""
+        self._check_id(module, record_id)
         result = await self._call("reopen", {"id": record_id}, post=True, record_id=record_id)
         return str(result.get("message", "")) if isinstance(result, dict) else str(result or "")
 

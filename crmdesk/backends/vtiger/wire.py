@@ -366,6 +366,8 @@ def parse_field(raw: Mapping[str, Any]) -> FieldDef | None:
         custom=name.startswith("cf_"),
         visible=ftype is not FieldType.ID and native != "password",
         native_type=native,
+        # Cloud's encrypted (GDPR) fields: masked in retrieve, clear through ``decrypt``.
+        sensitive=native == "encrypted",
     )
 
 

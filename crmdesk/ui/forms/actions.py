@@ -37,6 +37,9 @@ RECORD_ACTIONS: tuple[RecordActionSpec, ...] = (
         "Save this record's images and attachments to a folder",
     ),
     RecordActionSpec(
+        "record.reopen", "Reopen", "Ctrl+Shift+R", "Reopen this closed ticket",
+    ),
+    RecordActionSpec(
         "list.refresh_changes", "Refresh Changes", "Shift+F5",
         "Update the list with what changed on the server since it was loaded", scope="list",
     ),

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -58,6 +59,14 @@ class FieldRow:
         self.error.setWordWrap(True)
         self.error.hide()
         self.changed = False
+        #: "Show value" next to a sensitive field (the pane shows it where the CRM can).
+        self.reveal: QToolButton | None = None
+        if fdef.sensitive:
+            self.reveal = QToolButton()
+            self.reveal.setText("Show value")
+            self.reveal.setObjectName(f"reveal:{fdef.name}")
+            self.reveal.setToolTip("Ask the CRM for the clear value of this sensitive field")
+            self.reveal.hide()
 
     def mark(self, changed: bool, error: str | None) -> None:
         if changed != self.changed:
@@ -78,6 +87,8 @@ class RecordForm(QWidget):
     dirty_changed = Signal(bool)
     save_requested = Signal()
     retry_requested = Signal()
+    #: "Show value" was pressed next to a sensitive field (its name).
+    reveal_requested = Signal(str)
 
     def __init__(self, ctx: EditorContext | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -337,6 +348,11 @@ class RecordForm(QWidget):
                 )
                 grid.addWidget(row.label, line, 0, align)
                 grid.addWidget(editor.widget, line, 1)
+                if row.reveal is not None:
+                    grid.addWidget(row.reveal, line, 2)
+                    row.reveal.clicked.connect(
+                        lambda _c=False, n=name: self.reveal_requested.emit(n)
+                    )
                 grid.addWidget(row.error, line + 1, 1)
                 line += 2
                 editor.changed.connect(self._edited)

@@ -65,6 +65,15 @@ ChooseDirectory = Callable[[str], str]
 FAVORITE_FIELD = "my_favorite"
 
 
+def is_closed(record: Record | None) -> bool:
+    """A ticket whose status says closed (Vtiger's ``ticketstatus``, else ``status``):
+    ``Closed``, or a closed variant such as ``Closed_Rejected``."""
+    if record is None:
+        return False
+    status = record.get("ticketstatus", record.get("status"))
+    return isinstance(status, str) and status.strip().casefold().startswith("closed")
+
+
 def offered(backend: Backend, capability: str) -> bool:
     """The backend declares ``capability`` and the server did not turn it off since."""
     declared = bool(getattr(backend.capabilities, capability, False))
@@ -100,6 +109,7 @@ class RecordPane(QWidget):
                 "record.favorite": self.toggle_favorite,
                 "record.convert_lead": self.convert_lead,
                 "record.save_files": self.save_files,
+                "record.reopen": self.reopen,
             },
             scope="record",
         )
@@ -149,6 +159,7 @@ class RecordPane(QWidget):
         self._zone_asked = False
         self._deps: dict[str, list[PicklistDependency]] = {}
         self.form.save_requested.connect(self.save)
+        self.form.reveal_requested.connect(self.show_value)
         self.form.retry_requested.connect(self.retry)
         self.related.open_requested.connect(self.open_record)
         ops.changed.connect(self._changed)
@@ -598,6 +609,12 @@ class RecordPane(QWidget):
             if ids
             else "This record has no images or attachments"
         )
+        self.record_actions["record.reopen"].setVisible(
+            saved and offered(backend, "reopen") and is_closed(record)
+        )
+        for row in self.form.rows.values():
+            if row.reveal is not None:
+                row.reveal.setVisible(saved and offered(backend, "decrypt"))
         self.toolbar.setVisible(any(a.isVisible() for a in self.record_actions.values()))
         show_tags = saved and offered(backend, "tags")
         self.tags.setVisible(show_tags)
@@ -628,6 +645,64 @@ class RecordPane(QWidget):
             success=done,
             failure=failed,
             label="Loading dependent drop-downs",
+        )
+
+    # -- reopen a closed ticket, show a sensitive value ----------------------------------------
+    def reopen(self) -> None:
+        """Reopen the shown closed record; the form and its list row show it open."""
+        mdef, record = self.form.mdef, self.form.original
+        backend = self.ops.backend
+        if mdef is None or record is None or not offered(backend, "reopen"):
+            return
+
+        async def run() -> tuple[str, Record]:
+            message = await backend.reopen(mdef.name, record.id)
+            return message, await backend.get(mdef.name, record.id)
+
+        def done(result: tuple[str, Record]) -> None:
+            message, fresh = result
+            self.notice.emit(message or "Record reopened.")
+            self.ops.announce(RecordChange(ChangeKind.UPDATED, mdef.name, fresh.id, fresh))
+
+        def failed(exc: BaseException) -> None:
+            _t, message, advice = describe(exc)
+            self.notice.emit(f"Not reopened: {message} {advice}".strip())
+            if self.form.original is not None and self.form.mdef is not None:
+                self._extras(self.form.mdef, self.form.original)
+
+        self.ops.start(
+            f"reopen:{mdef.name}:{record.id}", run(), success=done, failure=failed,
+            label="Reopening",
+        )  # fmt: skip
+
+    def show_value(self, field_name: str) -> None:
+        """Ask the CRM for the clear value of a sensitive field and show it in its row."""
+        mdef, record = self.form.mdef, self.form.original
+        backend = self.ops.backend
+        row = self.form.rows.get(field_name)
+        if mdef is None or record is None or row is None or not offered(backend, "decrypt"):
+            return
+        shown_id = record.id
+
+        def done(value: str) -> None:
+            if self.form.original is None or self.form.original.id != shown_id:
+                return  # another record is shown now
+            row.editor.load(value, self.form.original)
+            if row.reveal is not None:
+                row.reveal.setEnabled(False)
+
+        def failed(exc: BaseException) -> None:
+            _t, message, advice = describe(exc)
+            self.notice.emit(f"Value not shown: {message} {advice}".strip())
+            if self.form.original is not None and self.form.mdef is not None:
+                self._extras(self.form.mdef, self.form.original)
+
+        self.ops.start(
+            f"decrypt:{shown_id}:{field_name}",
+            backend.decrypt(mdef.name, shown_id, field_name),
+            success=done,
+            failure=failed,
+            label="Reading the sensitive value",
         )
 
     @property
