@@ -212,3 +212,30 @@ def method_spec(dialect: str, auth: str) -> MethodSpec | None:
         if m.dialect == dialect and m.key == auth:
             return m
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagSpec:
+    """An on / off connection option of one CRM kind, saved as ``"true"`` in the profile's
+    options (absent when off)."""
+
+    dialect: str
+    key: str
+    label: str
+    help: str = ""
+
+
+FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec(
+        "espocrm",
+        "no_total",
+        "S&kip totals (faster lists on large tables)",
+        "Sends X-No-Total: EspoCRM does not count the matching records, so lists open "
+        "faster on big tables and the status bar says \u201c100 rows, more\u2026\u201d "
+        "instead of a total.",
+    ),
+)
+
+
+def flags_for(dialect: str) -> tuple[FlagSpec, ...]:
+    return tuple(f for f in FLAGS if f.dialect == dialect)

@@ -57,5 +57,5 @@ def test_datetimes_show_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_rows_text() -> None:
     assert rows_text(100, 2500, False, True) == "100 / 2,500 rows"
     assert rows_text(100, 5000, True, True) == "100 / ~5,000 rows"
-    assert rows_text(100, None, False, True) == "100 loaded, more…"
+    assert rows_text(100, None, False, True) == "100 rows, more…"
     assert rows_text(42, 42, False, False) == "42 / 42 rows"

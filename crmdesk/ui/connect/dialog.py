@@ -62,7 +62,7 @@ from crmdesk.core.errors import (
 from crmdesk.core.registry import LABELS
 from crmdesk.storage.connections import ConnectionStore, SaveOutcome
 from crmdesk.storage.profiles import ProfileError, SavedProfile
-from crmdesk.storage.signin import METHODS, FieldSpec, MethodSpec, Where
+from crmdesk.storage.signin import FLAGS, METHODS, FieldSpec, MethodSpec, Where, flags_for
 from crmdesk.storage.signin import methods_for as _methods_for
 from crmdesk.ui.connect.probe import Opener, ProbeResult, check_url, probe
 from crmdesk.ui.signin_browser import NO_BROWSER_TEXT, WAITING_TEXT, url_field, watch_browser
@@ -253,7 +253,17 @@ class ConnectDialog(QDialog):
             "Records fetched per request. 100 suits every CRM (EspoCRM refuses more than 200, "
             "Vtiger returns at most 100)."
         )
+        #: On / off options of some CRM kinds (EspoCRM's "Skip totals"), by option key.
+        self.flag_checks: dict[str, QCheckBox] = {}
+        for flag in FLAGS:
+            check = QCheckBox(flag.label)
+            check.setObjectName(f"flag:{flag.key}")
+            check.setToolTip(flag.help)
+            check.setVisible(False)
+            self.flag_checks[flag.key] = check
         options = QFormLayout()
+        for check in self.flag_checks.values():
+            options.addRow("", check)
         options.addRow("", self.verify_check)
         options.addRow("", self.tls_warning)
         ca_label = QLabel("C&A bundle")
@@ -403,6 +413,8 @@ class ConnectDialog(QDialog):
         self.connect_timeout.setValue(10.0)
         self.read_timeout.setValue(60.0)
         self.page_size.setValue(100)
+        for check in self.flag_checks.values():
+            check.setChecked(False)
         self.remember_check.setChecked(self.store.secrets.available)
         self._kind_changed()
         self.delete_button.setEnabled(False)
@@ -424,6 +436,9 @@ class ConnectDialog(QDialog):
         self.kind_combo.setCurrentIndex(max(idx, 0))
         self.kind_combo.blockSignals(False)
         self._fill_methods(select=p.auth)
+        for key, check in self.flag_checks.items():
+            check.setChecked(p.options.get(key, "").strip().lower() in ("1", "true", "yes"))
+        self._show_flags()
         self._set_verify(p.verify_tls)
         self.ca_edit.setText(p.ca_bundle)
         self.connect_timeout.setValue(p.connect_timeout)
@@ -464,7 +479,13 @@ class ConnectDialog(QDialog):
         self._field_edits = {}
         for key in _ALL_OPTION_KEYS:
             self._values.pop(key, None)
+        self._show_flags()
         self._fill_methods(select=None)
+
+    def _show_flags(self) -> None:
+        shown = {f.key for f in flags_for(self._kind())}
+        for key, check in self.flag_checks.items():
+            check.setVisible(key in shown)
 
     def _fill_methods(self, select: str | None) -> None:
         self.method_combo.blockSignals(True)
@@ -607,7 +628,14 @@ class ConnectDialog(QDialog):
         except ConfigurationError:
             self.url_edit.setFocus()
             raise
-        options = {k: v for k, v in self._base_options.items() if k not in _ALL_OPTION_KEYS}
+        options = {
+            k: v
+            for k, v in self._base_options.items()
+            if k not in _ALL_OPTION_KEYS and k not in self.flag_checks
+        }
+        for flag in flags_for(self._kind()):
+            if self.flag_checks[flag.key].isChecked():
+                options[flag.key] = "true"
         secrets: dict[str, str] = {}
         username = ""
         for fspec in spec.fields:

@@ -14,7 +14,7 @@ def rows_text(loaded: int, total: int | None, estimate: bool, more: bool) -> str
         prefix = "~" if estimate else ""
         return f"{loaded:,} / {prefix}{total:,} rows"
     if more:
-        return f"{loaded:,} loaded, more…"
+        return f"{loaded:,} rows, more…"
     return f"{loaded:,} rows"
 
 
