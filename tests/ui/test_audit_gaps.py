@@ -132,7 +132,7 @@ def test_input_dialog_cancel_is_none(qtbot: QtBot) -> None:
         ("suitecrm", "Accounts", "list"),
         ("sugarcrm", "Accounts", "list"),
         ("espocrm", "Account", "read"),  # the CRM's own action names
-        ("vtiger", "", ""),  # Vtiger's me carries no ACL: the view says so
+        ("vtiger", "Accounts", "edit"),  # from describe's createable / updateable … flags
     ],
 )
 def test_access_view_on_every_demo_dialect(

@@ -107,6 +107,9 @@ OPTIONAL_OPS: dict[str, str] = {
     "describe_partial": "describe_partial",
 }
 
+#: Entity modules described for the Access grid on the first ``me()`` (at most).
+ACCESS_MODULES = 40
+
 #: Modules searched when the caller names none (those present on the server).
 SEARCH_MODULES = ("Accounts", "Contacts", "Leads", "Potentials", "HelpDesk")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -206,6 +209,9 @@ class VtigerBackend(Backend):
         self._unavailable: dict[str, str] = {}
         #: describe answers used only to name references (None: the module cannot be described).
         self._label_defs: dict[str, ModuleDef | None] = {}
+        #: Per module, the user's rights from describe's createable / updateable … flags.
+        self._access: dict[str, frozenset[str]] = {}
+        self._access_filled = False
         self.labels = LabelResolver(self._label_describe, self.query, self._prefixes)
         transport.authenticator = self._auth = _Auth(self)
 
@@ -451,6 +457,7 @@ class VtigerBackend(Backend):
             if isinstance(result, dict) and (prefix := wire.id_prefix_of(result)):
                 self._prefixes[prefix] = mdef.name
                 self._module_prefix[mdef.name] = prefix
+            self._keep_access(mdef.name, result)
             self._describe[module] = mdef
             return mdef
 
@@ -468,6 +475,7 @@ class VtigerBackend(Backend):
             if isinstance(result, dict) and (prefix := wire.id_prefix_of(result)):
                 self._prefixes.setdefault(prefix, mdef.name)
                 self._module_prefix.setdefault(mdef.name, prefix)
+            self._keep_access(mdef.name, result)
         except (NotFound, PermissionDenied, Unsupported, ValidationError) as exc:
             # This user or server will not describe it: remember, ask no more.
             log.info("vtiger: %s cannot be described for names (%s)", module, exc.message)
@@ -490,7 +498,38 @@ class VtigerBackend(Backend):
             self._describe.pop(module, None)
             self._label_defs.pop(module, None)
 
+    def _keep_access(self, module: str, result: Any) -> None:
+        access = wire.parse_module_access(result)
+        if access is not None:
+            self._access[module] = access
+
+    async def _fill_access(self) -> None:
+        """Once per connection: the rights on every entity module (a light describe each,
+        no ``relatedtypes``; the answers also serve to name references later)."""
+        if self._access_filled:
+            return
+        self._access_filled = True
+        try:
+            listed = [m.name for m in await self.modules() if m.entity]
+        except CrmError as exc:
+            log.info("vtiger: no module list for the access grid (%s)", exc.message)
+            return
+        gate = asyncio.Semaphore(4)
+
+        async def one(name: str) -> None:
+            async with gate:
+                await self._label_describe(name)
+
+        await asyncio.gather(*(one(n) for n in listed[:ACCESS_MODULES] if n not in self._access))
+
     async def me(self) -> UserInfo:
+        """The user; ``access`` holds the rights on each module described so far (after a
+        first pass over the entity modules)."""
+        user = await self._me()
+        await self._fill_access()
+        return dataclasses.replace(user, access=dict(self._access))
+
+    async def _me(self) -> UserInfo:
         if self._user is None:
             if self.flavour == "webservice":
                 await self.relogin(self.session)
@@ -643,7 +682,7 @@ class VtigerBackend(Backend):
         owner = mdef.field("assigned_user_id")
         if owner is not None and not element.get("assigned_user_id"):
             # Vtiger requires an owner; the signed-in user is what its own UI proposes.
-            element["assigned_user_id"] = (await self.me()).id
+            element["assigned_user_id"] = (await self._me()).id
         raw = await self._call(
             "create", {"elementType": module, "element": json.dumps(element)}, post=True
         )

@@ -590,6 +590,23 @@ def record_label(raw: Mapping[str, Any], mdef: ModuleDef | None) -> str:
 # -- users, sync, misc ---------------------------------------------------------------------
 
 
+#: describe's per-module permission flags → the action names of the Access view.
+ACCESS_FLAGS = (
+    ("retrieveable", "view"),
+    ("createable", "create"),
+    ("updateable", "edit"),
+    ("deleteable", "delete"),
+)
+
+
+def parse_module_access(result: Any) -> frozenset[str] | None:
+    """The signed-in user's rights on a module from its ``describe`` answer (None when the
+    answer carries none of the flags)."""
+    if not isinstance(result, dict) or not any(k in result for k, _ in ACCESS_FLAGS):
+        return None
+    return frozenset(action for key, action in ACCESS_FLAGS if _truthy(result.get(key)))
+
+
 def parse_user(result: Any) -> UserInfo:
     """The login result (webservice) or ``me`` (REST) → UserInfo; never keeps the session."""
     if not isinstance(result, dict):
