@@ -13,21 +13,18 @@ from typing import Any, ClassVar
 
 import pytest
 from helpers.admin_util import collect_garbage
+from helpers.demo_window import demo_window
 from helpers.fake_backend import FakeBackend
-from helpers.memory_keyring import MemoryKeyring
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDateEdit, QLineEdit, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDateEdit, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from crmdesk.core.backend import Capabilities
 from crmdesk.core.errors import Unsupported
 from crmdesk.core.query import Condition, Op, conditions
 from crmdesk.demo.server import DemoServer
-from crmdesk.storage.connections import ConnectionStore
-from crmdesk.storage.profiles import ProfileStore
-from crmdesk.storage.secrets import SecretStore
 from crmdesk.ui.connections import Connection
 from crmdesk.ui.filters.model import NOT_OFFERED, FilterSpec
 from crmdesk.ui.main_window import MainWindow
@@ -54,18 +51,8 @@ def _main_thread_gc() -> Iterator[None]:
 def window(
     qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer, tmp_path: Path
 ) -> Iterator[MainWindow]:
-    store = ConnectionStore(ProfileStore(tmp_path / "config"), SecretStore(MemoryKeyring()))
-    win = MainWindow(store=store, demo=demo_server)
-    qtbot.addWidget(win)
-    win.show()
-    win.start()
-    yield win
-    for child in win.findChildren(QWidget):
-        if child.isWindow() and child is not win:
-            child.close()
-    if win.errors.dialog is not None:
-        win.errors.dialog.close()
-    aio.run(win.shutdown(), timeout=15)
+    with demo_window(qtbot, aio, demo_server, tmp_path) as win:
+        yield win
 
 
 async def _done(task: asyncio.Task[Any] | None) -> Any:

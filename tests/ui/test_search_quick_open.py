@@ -11,18 +11,14 @@ from typing import Any
 
 import pytest
 from helpers.admin_util import collect_garbage
-from helpers.memory_keyring import MemoryKeyring
+from helpers.demo_window import demo_window
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from crmdesk.core.records import RecordRef
 from crmdesk.demo.server import DemoServer
-from crmdesk.storage.connections import ConnectionStore
-from crmdesk.storage.profiles import ProfileStore
-from crmdesk.storage.secrets import SecretStore
 from crmdesk.ui.connections import Connection
 from crmdesk.ui.forms.editors import LineEditor
 from crmdesk.ui.forms.pane import Choice
@@ -47,18 +43,8 @@ def _main_thread_gc() -> Iterator[None]:
 def window(
     qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer, tmp_path: Path
 ) -> Iterator[MainWindow]:
-    store = ConnectionStore(ProfileStore(tmp_path / "config"), SecretStore(MemoryKeyring()))
-    win = MainWindow(store=store, demo=demo_server)
-    qtbot.addWidget(win)
-    win.show()
-    win.start()
-    yield win
-    for child in win.findChildren(QWidget):
-        if child.isWindow() and child is not win:
-            child.close()
-    if win.errors.dialog is not None:
-        win.errors.dialog.close()
-    aio.run(win.shutdown(), timeout=15)
+    with demo_window(qtbot, aio, demo_server, tmp_path) as win:
+        yield win
 
 
 async def _done(task: asyncio.Task[Any] | None) -> Any:
