@@ -42,6 +42,7 @@ from crmdesk.backends.suitecrm.backend import SuiteCrmBackend
 from crmdesk.backends.suitecrm.params import fields_param
 from crmdesk.core.records import Page, PageRequest, Record, Value
 from crmdesk.core.schema import FieldDef, FieldType, Option
+from crmdesk.demo.process import DemoProcess
 from crmdesk.demo.server import DemoServer
 from crmdesk.ui.browser import list_query
 from crmdesk.ui.main_window import MainWindow
@@ -76,14 +77,54 @@ class Figures:
         self.ui, self.bare, self.paint = (statistics.median(x) for x in (ui, bare, paint))
 
 
-async def first_rows(runs: int, latency_runs: int) -> tuple[Figures, Figures, Figures]:
+class Host:
+    """Where the demo CRM runs: a child process (the headline) or a thread of this one."""
+
+    def __init__(self, in_process: bool) -> None:
+        self.in_process = in_process
+        self.server: DemoServer | DemoProcess | None = None
+
+    async def start(self) -> DemoServer | DemoProcess:
+        self.server = await asyncio.to_thread(
+            lambda: DemoServer().start() if self.in_process else DemoProcess().start()
+        )
+        return self.server
+
+    def delay(self, seconds: float) -> Callable[[], int]:
+        """Delay every list request by ``seconds``; returns how to ask the hit count."""
+        server = self.server
+        fault = (
+            server.faults.inject(LIST_PATH, f"delay:{seconds}", times=None)
+            if isinstance(server, DemoServer)
+            else server.inject(LIST_PATH, f"delay:{seconds}", times=None)
+            if server is not None
+            else None
+        )
+        assert fault is not None
+        return lambda: fault.hits
+
+    def clear(self) -> None:
+        if isinstance(self.server, DemoServer):
+            self.server.faults.clear()
+        elif self.server is not None:
+            self.server.clear()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+
+
+async def first_rows(
+    runs: int, latency_runs: int, *, in_process: bool = False
+) -> tuple[Figures, Figures, Figures]:
     """Medians: select -> rows painted, the bare request, and the paint alone; at zero
     latency, at the real server's latency, and main-thread CPU time at zero latency.
 
     The two sides alternate run by run (so a busy machine slows both alike), each after
     the event loop has gone quiet, and both ask the server for the same query string.
     """
-    server = await asyncio.to_thread(lambda: DemoServer().start())
+    host = Host(in_process)
+    server = await host.start()
     try:
         profile, secrets = server.profile("suitecrm"), server.secrets("suitecrm")
         backend = open_backend(profile, secrets)
@@ -172,18 +213,18 @@ async def first_rows(runs: int, latency_runs: int) -> tuple[Figures, Figures, Fi
             await bare_run()
             loopback, cpu = await compare(runs)
             # The same again with the real server's latency on the list request, both sides.
-            fault = server.faults.inject(LIST_PATH, f"delay:{REAL_LATENCY}", times=None)
+            hits = host.delay(REAL_LATENCY)
             try:
                 real, _cpu = await compare(latency_runs)
             finally:
-                server.faults.clear()
-            assert fault.hits >= 2 * latency_runs, fault.hits
+                host.clear()
+            assert hits() >= 2 * latency_runs, hits()
         await window.runner.shutdown()
         window.close()
         await backend.close()
         return loopback, real, cpu
     finally:
-        await asyncio.to_thread(server.stop)
+        await host.stop()
 
 
 COLUMNS = (
@@ -242,8 +283,8 @@ async def memory(rows: int) -> tuple[float, float]:
     return rss_mb() - before, seconds
 
 
-async def amain(runs: int, latency_runs: int) -> None:
-    loopback, real, cpu = await first_rows(runs, latency_runs)
+async def amain(runs: int, latency_runs: int, in_process: bool) -> None:
+    loopback, real, cpu = await first_rows(runs, latency_runs, in_process=in_process)
     ratio = loopback.ui / loopback.bare
     print(f"first page of Accounts (100 rows), median of {runs} runs, demo SuiteCRM over loopback:")
     print(f"  select module -> rows painted   {loopback.ui * 1000:7.1f} ms")
@@ -273,12 +314,17 @@ def main() -> int:
     parser.add_argument(
         "--latency-runs", type=int, default=7, help="runs at the real server's latency"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="serve the demo from a thread of this process (shares the interpreter lock)",
+    )
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     with loop:
-        loop.run_until_complete(amain(args.runs, args.latency_runs))
+        loop.run_until_complete(amain(args.runs, args.latency_runs, args.in_process))
     return 0
 
 

@@ -29,7 +29,7 @@ from crmdesk.ui.gc_guard import MainThreadGarbageCollector
 from crmdesk.ui.signin_browser import qt_open_url
 
 if TYPE_CHECKING:
-    from crmdesk.demo.server import DemoServer
+    from crmdesk.demo.process import DemoProcess
     from crmdesk.ui.main_window import MainWindow
 
 log = logging.getLogger("crmdesk")
@@ -103,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)  # the coroutine below decides when to stop
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    # The demo CRM serves from a thread of this process: garbage must be collected on the
-    # GUI thread only, or a Qt object could be finalised on the server's thread.
+    # Garbage is collected on the GUI thread only: a collection started on another thread
+    # (a worker's, an in-process demo server's in tests) could finalise a Qt object there.
     collector = MainThreadGarbageCollector(app)
     # Sign-ins in the browser (OAuth2 authorization code) open the desktop's browser via Qt.
     previous_browser = set_browser(qt_open_url)
@@ -118,16 +118,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.set_event_loop(None)
 
 
-async def _start_demo() -> DemoServer:
-    from crmdesk.demo.server import DemoServer
+async def _start_demo() -> DemoProcess:
+    """The demo CRM in a child process, as a real CRM is: it never competes with the GUI
+    for the interpreter lock (see :mod:`crmdesk.demo.process`)."""
+    from crmdesk.demo.process import DemoProcess
 
-    return await asyncio.to_thread(lambda: DemoServer().start())
+    return await asyncio.to_thread(lambda: DemoProcess().start())
 
 
 async def _run(args: argparse.Namespace, store: ConnectionStore) -> int:
     from crmdesk.ui.main_window import MainWindow
 
-    server: DemoServer | None = None
+    server: DemoProcess | None = None
     if args.demo is not None:
         try:
             server = await _start_demo()

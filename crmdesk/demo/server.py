@@ -141,6 +141,66 @@ class Dispatcher:
         await app(child, receive, send)
 
 
+class DemoHost(Protocol):
+    """A running demo CRM as the window sees it: how to sign in to each dialect."""
+
+    def profile(self, dialect: str, auth: str = "password") -> ConnectionProfile: ...
+
+    def secrets(self, dialect: str, auth: str = "password") -> Secrets: ...
+
+
+def demo_profile(
+    base_url: str, credentials: DemoCredentials, dialect: str, auth: str = "password"
+) -> ConnectionProfile:
+    """A profile that signs in to the demo CRM at ``base_url`` (a dialect's prefix).
+
+    SuiteCRM: ``auth`` is ``password`` (options ``client_id`` of the password-grant
+    client, ``username``), ``client_credentials`` (the client_credentials client) or
+    ``authorization_code`` (the authorization_code client; the user signs in in the
+    browser, see :class:`crmdesk.demo.browser.DemoBrowser`).
+    """
+    c = credentials
+    options: dict[str, str] = {}
+    username = c.username if auth in ("password", "hmac", "api_key_user") else ""
+    if dialect == "vtiger":  # "rest" or "webservice"; both sign in with the access key
+        auth = "webservice" if auth == "password" else auth
+        username = c.username
+    if dialect == "suitecrm":
+        options["client_id"] = {
+            "client_credentials": c.cc_client_id,
+            "authorization_code": c.ac_client_id,
+        }.get(auth, c.client_id)
+    return ConnectionProfile(
+        name=f"Demo {dialect}",
+        dialect=dialect,
+        base_url=base_url,
+        auth=auth,
+        username=username,
+        options=options,
+        connect_timeout=5.0,
+        read_timeout=30.0,
+    )
+
+
+def demo_secrets(credentials: DemoCredentials, dialect: str, auth: str = "password") -> Secrets:
+    """The secrets for :func:`demo_profile`: keys ``password``, ``client_secret``, ``api_key``,
+    ``secret_key`` as the sign-in method needs them."""
+    c = credentials
+    if dialect == "vtiger":
+        return Secrets(access_key=c.api_key)
+    if dialect == "suitecrm":
+        if auth == "client_credentials":
+            return Secrets(client_secret=c.cc_client_secret)
+        if auth == "authorization_code":
+            return Secrets(client_secret=c.ac_client_secret)
+        return Secrets(password=c.password, client_secret=c.client_secret)
+    if auth == "password":
+        return Secrets(password=c.password)
+    if auth == "api_key":
+        return Secrets(api_key=c.api_key)
+    return Secrets(api_key=c.api_key, secret_key=c.secret_key)
+
+
 class DemoServer:
     """The embedded demo CRM over real loopback HTTP (uvicorn in a daemon thread)."""
 
@@ -239,52 +299,12 @@ class DemoServer:
         self._dispatcher.suitecrm_legacy_only = value
 
     def profile(self, dialect: str, auth: str = "password") -> ConnectionProfile:
-        """A profile that signs in to this server.
-
-        SuiteCRM: ``auth`` is ``password`` (options ``client_id`` of the password-grant
-        client, ``username``), ``client_credentials`` (the client_credentials client) or
-        ``authorization_code`` (the authorization_code client; the user signs in in the
-        browser, see :class:`crmdesk.demo.browser.DemoBrowser`).
-        """
-        c = self.credentials
-        options: dict[str, str] = {}
-        username = c.username if auth in ("password", "hmac", "api_key_user") else ""
-        if dialect == "vtiger":  # "rest" or "webservice"; both sign in with the access key
-            auth = "webservice" if auth == "password" else auth
-            username = c.username
-        if dialect == "suitecrm":
-            options["client_id"] = {
-                "client_credentials": c.cc_client_id,
-                "authorization_code": c.ac_client_id,
-            }.get(auth, c.client_id)
-        return ConnectionProfile(
-            name=f"Demo {dialect}",
-            dialect=dialect,
-            base_url=self.base_url(dialect),
-            auth=auth,
-            username=username,
-            options=options,
-            connect_timeout=5.0,
-            read_timeout=30.0,
-        )
+        """A profile that signs in to this server (see :func:`demo_profile`)."""
+        return demo_profile(self.base_url(dialect), self.credentials, dialect, auth)
 
     def secrets(self, dialect: str, auth: str = "password") -> Secrets:
-        """The secrets for :meth:`profile`: keys ``password``, ``client_secret``, ``api_key``,
-        ``secret_key`` as the sign-in method needs them."""
-        c = self.credentials
-        if dialect == "vtiger":
-            return Secrets(access_key=c.api_key)
-        if dialect == "suitecrm":
-            if auth == "client_credentials":
-                return Secrets(client_secret=c.cc_client_secret)
-            if auth == "authorization_code":
-                return Secrets(client_secret=c.ac_client_secret)
-            return Secrets(password=c.password, client_secret=c.client_secret)
-        if auth == "password":
-            return Secrets(password=c.password)
-        if auth == "api_key":
-            return Secrets(api_key=c.api_key)
-        return Secrets(api_key=c.api_key, secret_key=c.secret_key)
+        """The secrets for :meth:`profile` (see :func:`demo_secrets`)."""
+        return demo_secrets(self.credentials, dialect, auth)
 
     def expire_tokens(self) -> None:
         """Make every token issued so far expire now (each app that keeps tokens)."""

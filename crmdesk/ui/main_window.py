@@ -58,7 +58,7 @@ from crmdesk.ui.views.status import StatusPanel
 from crmdesk.ui.workspace import Workspace
 
 if TYPE_CHECKING:
-    from crmdesk.demo.server import DemoServer
+    from crmdesk.demo.server import DemoHost
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         runner: TaskRunner | None = None,
         profile: ConnectionProfile | None = None,
         store: ConnectionStore | None = None,
-        demo: DemoServer | None = None,
+        demo: DemoHost | None = None,
         opener: Opener | None = None,
     ) -> None:
         super().__init__()

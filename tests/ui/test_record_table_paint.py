@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from helpers.fake_backend import ACCOUNTS, FakeBackend
 from helpers.qasync_loop import AsyncDriver
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt
+from PySide6.QtGui import QImage, QRegion
 from PySide6.QtWidgets import QStyledItemDelegate
 from pytestqt.qtbot import QtBot
 
@@ -84,3 +84,61 @@ def test_selected_rows_and_the_current_cell_look_standard_too(table: RecordTable
     fast = paint(table)
     table.setItemDelegate(QStyledItemDelegate(table))
     assert paint(table) == fast
+
+
+def standard(view: RecordTableView) -> QImage:
+    """The same view painted by Qt's standard path (a plain QStyledItemDelegate)."""
+    fast = view.itemDelegate()
+    view.setItemDelegate(QStyledItemDelegate(view))
+    try:
+        return paint(view)
+    finally:
+        view.setItemDelegate(fast)
+
+
+def test_the_view_paints_plain_cells_itself_without_the_delegate(table: RecordTableView) -> None:
+    """No per-cell trip into Python: the delegate is not asked for a single plain cell."""
+    table.selectionModel().clearCurrentIndex()
+    delegate = table.itemDelegate()
+    assert isinstance(delegate, RecordCellDelegate)
+    asked: list[int] = []
+    original = delegate.paint
+    delegate.paint = lambda p, o, i: (asked.append(i.row()), original(p, o, i))  # type: ignore[method-assign]
+    try:
+        paint(table)
+        assert asked == []
+        table.selectRow(3)
+        paint(table)
+        assert set(asked) == {3}  # only the selected row went the standard way
+    finally:
+        del delegate.paint  # type: ignore[method-assign]
+
+
+def test_scrolled_moved_and_hidden_columns_look_standard(table: RecordTableView) -> None:
+    table.selectionModel().clearCurrentIndex()
+    header = table.horizontalHeader()
+    header.moveSection(1, 3)
+    table.setColumnHidden(2, True)
+    table.horizontalScrollBar().setValue(table.horizontalScrollBar().maximum() // 2 + 7)
+    table.verticalScrollBar().setValue(5)
+    assert paint(table) == standard(table)
+
+
+def test_a_disabled_table_and_a_partial_update_look_standard(table: RecordTableView) -> None:
+    table.selectionModel().clearCurrentIndex()
+    table.setEnabled(False)
+    assert paint(table) == standard(table)
+    table.setEnabled(True)
+    # A paint of part of the viewport (one cell's worth, straddling two rows and columns).
+    rect = table.visualRect(table.model().index(4, 1)).adjusted(5, 9, 25, 9)
+
+    def part() -> QImage:
+        image = QImage(table.viewport().size(), QImage.Format.Format_ARGB32)
+        image.fill(0)
+        table.viewport().render(image, QPoint(), QRegion(rect))
+        return image
+
+    fast = part()
+    assert fast != QImage(fast.size(), fast.format())  # something was painted
+    table.setItemDelegate(QStyledItemDelegate(table))
+    assert part() == fast
