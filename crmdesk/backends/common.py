@@ -85,6 +85,10 @@ def unescape(text: str) -> str:
 
 def parse_text(raw: object) -> str | None:
     """Plain text for display: unescaped, ``""`` / ``None`` → None; numbers become text."""
+    if type(raw) is str:  # the common case first: a list page holds thousands
+        if not raw:
+            return None
+        return html.unescape(raw) if "&" in raw else raw
     if raw is None:
         return None
     if isinstance(raw, bool):

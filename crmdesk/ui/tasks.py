@@ -46,7 +46,7 @@ class TaskRunner(QObject):
     def __init__(self, sink: ErrorSink | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._sink: ErrorSink = sink or LogSink()
-        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._tasks: dict[str, asyncio.Future[Any]] = {}
         self._labels: dict[str, str] = {}
 
     def set_sink(self, sink: ErrorSink) -> None:
@@ -56,10 +56,16 @@ class TaskRunner(QObject):
         self, key: str, coro: Coroutine[Any, Any, Any], *, label: str = ""
     ) -> asyncio.Task[Any]:
         """Start ``coro`` under ``key``, cancelling whatever ran under that key before."""
-        old = self._tasks.pop(key, None)
-        if old is not None and not old.done():
-            old.cancel()
         task = asyncio.get_running_loop().create_task(coro, name=f"crmdesk:{key}")
+        self.adopt(key, task, label=label)
+        return task
+
+    def adopt(self, key: str, task: asyncio.Future[Any], *, label: str = "") -> asyncio.Future[Any]:
+        """Take charge of a task already started (say by :func:`start_eagerly`) under
+        ``key``, cancelling whatever ran under that key before."""
+        old = self._tasks.pop(key, None)
+        if old is not None and old is not task and not old.done():
+            old.cancel()
         self._tasks[key] = task
         self._labels[key] = label or key
         task.add_done_callback(lambda t: self._finished(key, t))
@@ -92,7 +98,7 @@ class TaskRunner(QObject):
             await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- internals -------------------------------------------------------------------
-    def _finished(self, key: str, task: asyncio.Task[Any]) -> None:
+    def _finished(self, key: str, task: asyncio.Future[Any]) -> None:
         current = self._tasks.get(key) is task
         label = self._labels.get(key, key)
         if current:
@@ -121,6 +127,16 @@ class TaskRunner(QObject):
 EAGER_STEPS = 64
 
 
+#: How many eager starts are stepping right now (they can nest).
+_eager_depth = 0
+
+
+def in_eager_start() -> bool:
+    """Is this code running in the eager part of :func:`start_eagerly`, that is, inside
+    whoever started it, before that caller returned?"""
+    return _eager_depth > 0
+
+
 def start_eagerly(aw: Awaitable[T]) -> asyncio.Future[T]:
     """A task for ``coro`` whose first steps run now, in the caller, up to the first real wait.
 
@@ -144,9 +160,12 @@ def start_eagerly(aw: Awaitable[T]) -> asyncio.Future[T]:
     if caller is not None:
         _leave_task(loop, caller)
     _enter_task(loop, task)
+    global _eager_depth
+    _eager_depth += 1
     try:
         ctx.run(outer.send, None)  # steps ``coro`` eagerly inside _Rest; yields a marker
     finally:
+        _eager_depth -= 1
         _leave_task(loop, task)
         if caller is not None:
             _enter_task(loop, caller)

@@ -14,13 +14,13 @@ import pytest
 from helpers.fake_backend import ACCOUNTS, FakeBackend
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPaintEvent
 from PySide6.QtWidgets import QStyledItemDelegate
 from pytestqt.qtbot import QtBot
 
 from crmdesk.core.errors import Unsupported
 from crmdesk.core.query import Query, SortKey
-from crmdesk.core.records import Page, PageRequest
+from crmdesk.core.records import Page, PageRequest, Record
 from crmdesk.ui.forms.inline import InlineDelegate, InlineEditing
 from crmdesk.ui.models.records import Loader, RecordTableModel
 from crmdesk.ui.operations import Operations
@@ -183,6 +183,56 @@ def test_a_load_refused_at_once_is_reported_after_the_caller_returns(
     assert failures == ["This CRM cannot filter on that."]
 
 
+def test_a_page_at_hand_lands_after_the_caller_returns_and_stays(
+    runner: TaskRunner, aio: AsyncDriver
+) -> None:
+    """A loader that never really waits (a cache, a generator) completes in the eager
+    start: its rows must still arrive through the loop, after the reset, not be wiped by it."""
+    model = RecordTableModel(runner, page_size=10)
+    inserted: list[int] = []
+    model.rowsInserted.connect(lambda *_: inserted.append(model.rowCount()))
+
+    def make(_sort: tuple[SortKey, ...]) -> Loader:
+        async def load(req: PageRequest) -> Page:
+            start = int(req.cursor or 0)
+            recs = [
+                Record("Accounts", str(i), {"name": f"Acme {i}"}) for i in range(start, start + 10)
+            ]
+            return Page(recs, total=20, next="10" if start == 0 else None)
+
+        return load
+
+    model.set_source(ACCOUNTS.columns()[:1], make)
+    assert inserted == []  # nothing yet: set_source has not returned
+    assert model.loading
+    aio.wait_until(lambda: not model.loading)
+    assert model.rowCount() == 10
+    assert model.text(9, 0) == "Acme 9"
+    model.fetchMore(QModelIndex())
+    aio.wait_until(lambda: model.rowCount() == 20 and not model.loading)
+    assert inserted == [10, 20]
+    assert not model.canFetchMore(QModelIndex())
+
+
+def test_the_runner_adopts_a_started_task_and_cancels_the_one_before(
+    runner: TaskRunner, aio: AsyncDriver
+) -> None:
+    gate: asyncio.Future[None] = aio.loop.create_future()
+
+    async def wait() -> None:
+        await gate
+
+    first = runner.run("list", wait())
+    second = start_eagerly(wait())
+    assert runner.adopt("list", second) is second
+    aio.wait_until(first.done)
+    assert first.cancelled()
+    assert runner.running("list")
+    gate.set_result(None)
+    aio.wait_until(second.done)
+    assert not runner.running("list")
+
+
 def test_low_cardinality_columns_share_one_string_per_value(
     runner: TaskRunner, fake: FakeBackend, aio: AsyncDriver
 ) -> None:
@@ -202,6 +252,56 @@ def test_low_cardinality_columns_share_one_string_per_value(
     by_text = {t: t for t in texts}
     assert all(t is by_text[t] for t in texts)  # one object per value
     assert model.data(model.index(3, 1)) == "Technology"  # formatted as before
+
+
+class BuildCountingModel(RecordTableModel):
+    """Counts the rows whose display texts were made."""
+
+    built = 0
+
+    def _row(self, rec: Record) -> tuple[str, ...]:
+        self.built += 1
+        return super()._row(rec)
+
+
+def test_rows_on_screen_are_painted_before_the_rest_of_the_page_is_formatted(
+    runner: TaskRunner, fake: FakeBackend, aio: AsyncDriver, qtbot: QtBot
+) -> None:
+    """Qt's repaint after the insertion comes before the build of the other rows' texts."""
+    model = BuildCountingModel(runner, page_size=100)
+
+    def make(sort: tuple[SortKey, ...]) -> Loader:
+        async def load(req: PageRequest) -> Page:
+            return await fake.list_records("Accounts", Query(sort=sort), req)
+
+        return load
+
+    at_paint: list[int] = []
+
+    class Watched(RecordTableView):
+        def paintEvent(self, event: QPaintEvent) -> None:
+            super().paintEvent(event)
+            if model.rowCount():
+                at_paint.append(model.built)
+
+    view = Watched(model)
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    at_insert: list[int] = []
+    model.rowsInserted.connect(lambda: at_insert.append(model.built))
+    model.set_source(ACCOUNTS.columns(), make)
+    aio.wait_until(lambda: model.rowCount() == 100 and not model.loading)
+    aio.wait_until(lambda: model.built == 100)  # the rest right after, unasked
+    visible = view.last_visible_row() + 1
+    assert 5 < visible < 50
+    assert at_insert == [0]  # nothing formatted before the rows could be shown
+    assert at_paint
+    assert visible <= at_paint[0] < 100  # the first paint made the rows it showed
+    texts = [model.text(r, 0) for r in range(100)]
+    assert model.built == 100  # each made once
+    assert texts == [r.values["name"] for r in fake.store["Accounts"][:100]]
 
 
 # -- painting with inline editing on ----------------------------------------------------

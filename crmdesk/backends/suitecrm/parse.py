@@ -443,7 +443,7 @@ def parse_record(item: Any, module: str | None = None, mdef: ModuleDef | None = 
     Link fields and unknown structured values are dropped; without ``mdef``
     every value is plain (unescaped) text.
     """
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):  # dict first: ABCs are slow
         raise ProtocolError(
             f"SuiteCRM sent a {_kind(item)} where a record (a JSON object) belongs."
         )
@@ -451,7 +451,7 @@ def parse_record(item: Any, module: str | None = None, mdef: ModuleDef | None = 
     rid = parse_text(raw_id) or "" if isinstance(raw_id, str | int) else ""
     attrs = item.get("attributes")
     values: dict[str, Value] = {}
-    if isinstance(attrs, Mapping):
+    if type(attrs) is dict or isinstance(attrs, Mapping):
         if mdef is None:
             for name, raw in attrs.items():
                 if not isinstance(raw, Mapping | list):
@@ -467,7 +467,9 @@ def parse_record(item: Any, module: str | None = None, mdef: ModuleDef | None = 
     if "id" in values and values["id"] is None:
         values["id"] = rid
     mod = module or (mdef.name if mdef else module_from_type(str(item.get("type") or "")))
-    modified = attrs.get("date_modified") if isinstance(attrs, Mapping) else None
+    modified = (
+        attrs.get("date_modified") if type(attrs) is dict or isinstance(attrs, Mapping) else None
+    )
     version = Version(str(modified)) if isinstance(modified, str) and modified else None
     return Record(module=mod, id=rid, values=values, version=version)
 

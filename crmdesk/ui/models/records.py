@@ -39,7 +39,7 @@ from crmdesk.core.records import Page, PageRequest, Record, Value, Version
 from crmdesk.core.schema import FieldDef, FieldType
 from crmdesk.ui.format import DATETIME_FORMAT, NUMERIC, format_value, plain_tip
 from crmdesk.ui.forms.values import same_value
-from crmdesk.ui.tasks import TaskRunner, start_eagerly
+from crmdesk.ui.tasks import TaskRunner, in_eager_start, start_eagerly
 
 Loader = Callable[[PageRequest], Awaitable[Page]]
 #: Builds the loader for a sort order; the model calls it again when the user sorts.
@@ -104,11 +104,16 @@ def _warning_icon() -> QIcon:
     return icon
 
 
-def _retrieved(request: asyncio.Future[Page]) -> None:
-    """Mark a page request's failure as seen: the load that awaited it reported it, or the
-    load was superseded and nobody wants to hear of it."""
-    if not request.cancelled():
-        request.exception()
+async def _next_turn() -> None:
+    """Wait for the loop's next turn (a real wait: an eager start does not step over it)."""
+    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def arrive() -> None:
+        if not turn.done():
+            turn.set_result(None)
+
+    turn.get_loop().call_soon(arrive)
+    await turn
 
 
 @dataclass(slots=True)
@@ -143,7 +148,11 @@ class RecordTableModel(QAbstractTableModel):
         self._page_size = page_size
         self._key = key
         self._columns: tuple[FieldDef, ...] = ()
-        self._rows: list[tuple[str, ...]] = []
+        #: Each row's display texts by column; a row of a page that just arrived is its
+        #: Record until it is first painted or the build after the paint (see _append).
+        self._rows: list[tuple[str, ...] | Record] = []
+        #: The first row that may still be a Record (None: every row is built).
+        self._unbuilt_from: int | None = None
         self._ids: list[str] = []
         self._plan: list[tuple[FieldDef, str, str | None, dict[Value, str] | None, bool]] = []
         self._make_loader: LoaderFactory | None = None
@@ -153,7 +162,7 @@ class RecordTableModel(QAbstractTableModel):
         self._cursor: str | None = None
         self._at_end = True
         self._in_flight = False
-        self._fetching: asyncio.Task[None] | None = None
+        self._fetching: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
         self._total: int | None = None
         self._total_is_estimate = False
@@ -180,14 +189,22 @@ class RecordTableModel(QAbstractTableModel):
         *,
         sort: tuple[SortKey, ...] = (),
     ) -> None:
-        """Show a new list (another module, filter …) and start loading its first page."""
+        """Show a new list (another module, filter …) and start loading its first page.
+
+        The first page's request goes out before the model resets, so the views'
+        reactions to the reset (headers, column widths, an empty repaint) run while the
+        server works on it.
+        """
+        loader = make_loader(sort)
+        self._generation += 1  # the new list's: loads of the old one are dropped from now
+        load = self._load_now(loader, None)
         self.beginResetModel()
         self._columns = tuple(columns)
         self._make_loader = make_loader
         self._sort = sort
-        self._clear_rows()
+        self._clear_rows(new_list=False)
         self.endResetModel()
-        self._start()
+        self._start(loader, load)
 
     def clear(self) -> None:
         """Show nothing, and forget anything still loading."""
@@ -263,13 +280,16 @@ class RecordTableModel(QAbstractTableModel):
             return -1
 
     def text(self, row: int, column: int) -> str:
-        return self._rows[row][column]
+        return self.row_texts(row)[column]
 
-    @property
-    def rows(self) -> Sequence[tuple[str, ...]]:
-        """The display text of every loaded row, by column (the model's own list: read it,
-        do not keep it across changes)."""
-        return self._rows
+    def row_texts(self, row: int) -> tuple[str, ...]:
+        """The display text of a loaded row, by column."""
+        texts = self._rows[row]
+        if type(texts) is tuple:
+            return texts
+        assert isinstance(texts, Record)
+        built = self._rows[row] = self._row(texts)
+        return built
 
     @property
     def module(self) -> str:
@@ -434,6 +454,8 @@ class RecordTableModel(QAbstractTableModel):
         """Put a new record's row at ``row`` (top by default); returns the row."""
         row = max(0, min(row, len(self._rows)))
         self.beginInsertRows(QModelIndex(), row, row)
+        if self._unbuilt_from is not None and row < self._unbuilt_from:
+            self._unbuilt_from += 1
         self._rows.insert(row, self._row(record))
         self._ids.insert(row, record.id)
         self._keep(row, record, replace=False)
@@ -449,6 +471,8 @@ class RecordTableModel(QAbstractTableModel):
         if row < 0:
             return False
         self.beginRemoveRows(QModelIndex(), row, row)
+        if self._unbuilt_from is not None and row < self._unbuilt_from:
+            self._unbuilt_from -= 1
         del self._rows[row]
         del self._ids[row]
         del self._versions[row]
@@ -493,7 +517,7 @@ class RecordTableModel(QAbstractTableModel):
         if role in (_DISPLAY, _EDIT):
             if edit is not None:
                 return edit.text
-            text = self._rows[row][col]
+            text = self.row_texts(row)[col]
             if col == 0 and self._favorites_on and self._ids[row] in self._favorites:
                 return f"{STAR} {text}"
             return text
@@ -518,7 +542,7 @@ class RecordTableModel(QAbstractTableModel):
             if edit.state == "saving":
                 return "Saving…"
             return f"Not saved: {edit.message} (Enter edits again, Esc on the cell reverts)"
-        text = self._rows[row][col]  # tooltip: only for text a column may cut off
+        text = self.row_texts(row)[col]  # tooltip: only for text a column may cut off
         return plain_tip(text) if len(text) > 30 else None
 
     def headerData(
@@ -602,9 +626,11 @@ class RecordTableModel(QAbstractTableModel):
         self.reload()
 
     # -- loading ---------------------------------------------------------------------
-    def _clear_rows(self) -> None:
-        self._generation += 1
+    def _clear_rows(self, *, new_list: bool = True) -> None:
+        if new_list:
+            self._generation += 1
         self._rows = []
+        self._unbuilt_from = None
         self._ids = []
         self._values = []
         self._versions = []
@@ -618,68 +644,86 @@ class RecordTableModel(QAbstractTableModel):
         self._total = None
         self._total_is_estimate = False
 
-    def _start(self) -> None:
+    def _start(
+        self, loader: Loader | None = None, load: asyncio.Future[None] | None = None
+    ) -> None:
         assert self._make_loader is not None
-        self._loader = self._make_loader(self._sort)
+        self._loader = loader if loader is not None else self._make_loader(self._sort)
         self._at_end = False
         self.counts_changed.emit()
-        self._schedule()
+        self._schedule(load)
 
-    def _schedule(self) -> None:
+    def _load_now(self, loader: Loader, cursor: str | None) -> asyncio.Future[None]:
+        """Start loading a page of the current list now, so its request is on the wire
+        before the handlers of whatever asked for it (a module switch: the model reset, the
+        module-opened reactions, the repaint) run.  The page is added by the same task, as
+        soon as it is read: no extra turn of the loop between reading and showing."""
+        return start_eagerly(self._load(self._generation, loader, cursor))
+
+    def _schedule(self, load: asyncio.Future[None] | None = None) -> None:
         assert self._loader is not None
         self._set_in_flight(True)
-        # The request starts now, so it is on the wire before the handlers of whatever
-        # asked for it (a module switch: the module-opened reactions, the repaint) run.
-        # Its outcome is only taken in by _fetch, which runs from the loop as before.
-        request = start_eagerly(
-            self._loader(PageRequest(size=self._page_size, cursor=self._cursor))
-        )
-        request.add_done_callback(_retrieved)
-        task = self._runner.run(
-            self._key, self._fetch(self._generation, request), label="Loading records"
-        )
-        self._fetching = task
-        task.add_done_callback(lambda t: self._fetch_ended(t, request))
+        if load is None:
+            load = self._load_now(self._loader, self._cursor)
+        self._runner.adopt(self._key, load, label="Loading records")
+        self._fetching = load
+        load.add_done_callback(self._fetch_ended)
 
-    def _fetch_ended(self, task: asyncio.Task[None], request: asyncio.Future[Page]) -> None:
-        request.cancel()  # the load was cancelled (maybe before it began): so is its request
+    def _fetch_ended(self, task: asyncio.Future[None]) -> None:
         if task is self._fetching:
             self._fetching = None
             if task.cancelled():
                 self._set_in_flight(False)
 
-    async def _fetch(self, generation: int, request: asyncio.Future[Page]) -> None:
+    async def _load(self, generation: int, loader: Loader, cursor: str | None) -> None:
         try:
-            page = await request
+            page = await loader(PageRequest(size=self._page_size, cursor=cursor))
         except asyncio.CancelledError:
             if generation == self._generation:
                 self._set_in_flight(False)
             raise
         except Exception as exc:
+            if in_eager_start():
+                # Refused before anything was sent (an unsupported filter, say): report
+                # it from the loop, after whoever asked for the load has returned.
+                await _next_turn()
             if generation != self._generation:
                 return  # the list it belonged to is gone
             self._error = exc
             self._set_in_flight(False)
             self.load_failed.emit(exc.message if isinstance(exc, CrmError) else str(exc))
             raise
+        if in_eager_start():  # a page at hand (no real wait): not inside the caller
+            await _next_turn()
         if generation != self._generation:
             return  # superseded: never let it land in the new list
         self._append(page)
         self._set_in_flight(False)
 
     def _append(self, page: Page) -> None:
-        rows = [self._row(rec) for rec in page.records]
+        """Add a page's rows.
+
+        Their display texts are made when a row is first painted (so the rows on screen
+        show without waiting for the rest) and, for the others, right after: the build is
+        queued behind the repaint the insertion asks for.
+        """
+        rows = page.records
         if not self._rows:
             self.loaded_at = datetime.now().astimezone()
         if rows:
             first = len(self._rows)
-            self._module = page.records[0].module or self._module
+            self._module = rows[0].module or self._module
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._rows.extend(rows)
-            self._ids.extend(rec.id for rec in page.records)
-            for rec in page.records:
+            self._ids.extend(rec.id for rec in rows)
+            for rec in rows:
                 self._keep(len(self._versions), rec, replace=False)
+            build = self._unbuilt_from is None
+            if build:
+                self._unbuilt_from = first
             self.endInsertRows()
+            if build:
+                asyncio.get_running_loop().call_soon(self._build_rows, self._generation)
         self._cursor = page.next
         # An empty page that claims more would make the view ask forever: treat it as the end.
         self._at_end = page.next is None or not rows
@@ -690,6 +734,19 @@ class RecordTableModel(QAbstractTableModel):
         elif page.total_estimate is not None:
             self._total, self._total_is_estimate = page.total_estimate, True
         self.counts_changed.emit()
+
+    def _build_rows(self, generation: int) -> None:
+        """Make the display texts of the rows not painted yet (see :meth:`_append`)."""
+        start = self._unbuilt_from
+        if generation != self._generation or start is None:
+            return
+        self._unbuilt_from = None
+        rows = self._rows
+        for row in range(start, len(rows)):
+            texts = rows[row]
+            if type(texts) is not tuple:
+                assert isinstance(texts, Record)
+                rows[row] = self._row(texts)
 
     def _keep(self, row: int, rec: Record, *, replace: bool) -> None:
         """Remember what editing and favorites need of ``rec`` at ``row``."""

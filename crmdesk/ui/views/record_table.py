@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
+    QFont,
     QFontMetrics,
     QFontMetricsF,
     QKeyEvent,
@@ -87,6 +88,25 @@ _RIGHT_INT = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value
 _OWN_PAINT_STYLES = frozenset({"fusion", "windows"})
 
 
+#: A text whose summed character advances take at most this share of a cell (less two
+#: pixels) fits without measuring: kerning and hinting move a line's width by far less.
+_FIT_SHARE = 0.9
+#: The characters whose advances are tabled: Latin-1 and Latin Extended-A.
+_TABLED = "".join(chr(c) for c in range(0x20, 0x7F)) + "".join(chr(c) for c in range(0xA0, 0x180))
+_ADVANCES: dict[tuple[str, int], dict[str, float]] = {}
+
+
+def _advances(font: QFont, metrics: QFontMetrics) -> dict[str, float]:
+    """Each tabled character's advance in ``font`` (as ``metrics`` measures it), worked out
+    once per font."""
+    key = (font.key(), round(metrics.fontDpi()))
+    table = _ADVANCES.get(key)
+    if table is None:
+        exact = QFontMetricsF(metrics)
+        table = _ADVANCES[key] = {ch: exact.horizontalAdvance(ch) for ch in _TABLED}
+    return table
+
+
 def _baseline(painter: QPainter, metrics: QFontMetrics, height: int) -> float:
     """Where ``drawText(rect, AlignVCenter, ...)`` puts the baseline in a row of ``height``."""
     box = painter.boundingRect(QRectF(0, 0, 4096, height), _LEFT_INT, "Xg")
@@ -109,9 +129,9 @@ class _PaintContext:
         "has_special",
         "margin",
         "metrics",
+        "model",
         "pen",
         "ranges",
-        "rows",
         "slow",
     )
 
@@ -124,7 +144,7 @@ class _PaintContext:
         #: Selected cells as (top, bottom, left, right): painted the standard way.
         ranges = (selection.at(i) for i in range(selection.count()))
         self.ranges = [(r.top(), r.bottom(), r.left(), r.right()) for r in ranges]
-        self.rows = model.rows
+        self.model = model
         self.aligns = tuple(_RIGHT_INT if f.type in NUMERIC else _LEFT_INT for f in model.columns)
         self.favorites = model.favorites_on
         #: Every cell the standard way: right-to-left text, or edits pending in the model.
@@ -208,7 +228,7 @@ class RecordCellDelegate(QStyledItemDelegate):
         if ctx.special(row, col):
             super().paint(painter, option, index)
             return
-        text = ctx.rows[row][col]
+        text = ctx.model.row_texts(row)[col]
         if not text:
             return
         metrics = ctx.metrics
@@ -435,8 +455,10 @@ class RecordTableView(QTableView):
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
         ctx.complete(option, delegate.text_margin(self))
-        metrics, margin, elide, rows = ctx.metrics, ctx.margin, ctx.elide, ctx.rows
+        metrics, margin, elide = ctx.metrics, ctx.margin, ctx.elide
+        texts_of = model.row_texts
         assert metrics is not None
+        advances = _advances(option.font, metrics)
         assert ctx.pen is not None
         alternate = self.alternatingRowColors()
         back = option.palette.brush(ctx.group, QPalette.ColorRole.AlternateBase)
@@ -454,7 +476,7 @@ class RecordTableView(QTableView):
                 baseline = baselines.get(height)
                 if baseline is None:
                     baseline = baselines[height] = _baseline(painter, metrics, height)
-                texts = rows[row]
+                texts = texts_of(row)
                 odd = alternate and row & 1
                 for col, x, width, align in columns:
                     if check and ctx.special(row, col):
@@ -466,7 +488,11 @@ class RecordTableView(QTableView):
                     if not text:
                         continue
                     room = width - 2 * margin
-                    if metrics.horizontalAdvance(text) > room:
+                    try:  # most texts fit by far: no need to lay them out to know
+                        fits = sum(map(advances.__getitem__, text)) <= room * _FIT_SHARE - 2
+                    except KeyError:  # a character outside the table
+                        fits = False
+                    if not fits and metrics.horizontalAdvance(text) > room:
                         text = metrics.elidedText(text, elide, room)
                     if align == _LEFT_INT:
                         painter.drawText(QPointF(x + margin, y + baseline), text)
