@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from crmdesk.core.schema import Cardinality, FieldDef, FieldType, ModuleDef
 from crmdesk.demo import store as st
-from crmdesk.demo.catalog import MODULES, STORE_LINKS
+from crmdesk.demo.catalog import CASE_STATUSES, MODULES, STORE_LINKS
 from crmdesk.demo.data import ADMIN_ID
 from crmdesk.demo.server import DemoCredentials
 
@@ -83,6 +83,44 @@ RELATE_LINKS = {
     "modified_by_name": ("modified_user_link", "full_name"),
     "parent_name": ("member_of", "name"),
     "account_name": ("accounts", "name"),
+}
+#: The record view's body panel per module, in view names (relate fields by their name
+#: field, ``email`` for the addresses widget), after Sugar's stock ``record.php``; every other
+#: field of the catalog goes to the "show more" panel.  Modules without an entry (Users, a
+#: backwards-compatible module in Sugar) have no record view.
+RECORD_BODY: dict[str, tuple[str, ...]] = {
+    "Accounts": (
+        "website", "industry", "parent_name", "account_type", "assigned_user_name",
+        "phone_office", "email",
+    ),
+    "Contacts": (
+        "title", "phone_mobile", "department", "do_not_call", "account_name", "email",
+        "phone_work", "assigned_user_name",
+    ),
+    "Leads": (
+        "title", "phone_mobile", "website", "do_not_call", "account_name", "email",
+        "status", "lead_source", "assigned_user_name",
+    ),
+    "Opportunities": (
+        "account_name", "date_closed", "amount", "sales_stage", "probability",
+        "opportunity_type", "next_step", "assigned_user_name",
+    ),
+    "Cases": ("case_number", "type", "account_name", "state", "status", "priority",
+              "assigned_user_name", "description"),
+}  # fmt: skip
+#: Modules whose header shows the name as salutation / first / last name.
+_FULLNAME_HEADER = frozenset({"Contacts", "Leads"})
+_ADDRESS_PARTS = ("street", "city", "state", "postalcode", "country")
+#: Dependent drop-downs (vardef ``visibility_grid``): child → (trigger, trigger value →
+#: allowed store values).  Stock Sugar narrows a case's status by its state.
+VISIBILITY_GRIDS: dict[tuple[str, str], tuple[str, dict[str, tuple[str, ...]]]] = {
+    ("Cases", "status"): (
+        "state",
+        {
+            state: tuple(o.key for o in CASE_STATUSES if o.key.startswith(f"{state}_"))
+            for state in ("Open", "Closed")
+        },
+    ),
 }
 _SUGAR_TYPE = {
     FieldType.TEXT: "varchar",
@@ -690,7 +728,8 @@ class SugarApp:
                             }
                         ]
                     }
-                }
+                },
+                **self.record_view(mod),
             },
             "layouts": {},
             "isBwcEnabled": False,
@@ -699,6 +738,171 @@ class SugarApp:
         }
         out["_hash"] = _md5(out)
         return out
+
+    def record_view(self, mod: ModuleDef) -> dict[str, Any]:
+        """``views.record`` in Sugar's shape: a header panel (avatar, name, favorite and
+        follow buttons), the body panel of :data:`RECORD_BODY` and a "show more" panel with
+        the rest of the catalog, addresses and "created / modified by" as fieldsets."""
+        body = RECORD_BODY.get(mod.name)
+        if body is None:
+            return {}
+        if mod.name in _FULLNAME_HEADER:
+            name: Any = {
+                "name": "name",
+                "type": "fullname",
+                "label": "LBL_NAME",
+                "dismiss_label": True,
+                "fields": [
+                    {"name": "salutation", "type": "enum", "enum_width": "auto"},
+                    "first_name",
+                    "last_name",
+                ],
+            }
+            in_header = {"name", "salutation", "first_name", "last_name"}
+        else:
+            name, in_header = "name", {"name"}
+        header = {
+            "name": "panel_header",
+            "header": True,
+            "fields": [
+                {
+                    "name": "picture",
+                    "type": "avatar",
+                    "size": "large",
+                    "dismiss_label": True,
+                    "readonly": True,
+                },
+                name,
+                {"name": "favorite", "label": "LBL_FAVORITE", "type": "favorite",
+                 "dismiss_label": True},
+                {"name": "follow", "label": "LBL_FOLLOW", "type": "follow", "readonly": True,
+                 "dismiss_label": True},
+            ],
+        }  # fmt: skip
+        placed = in_header | {"id", "date_entered", "date_modified", "created_by"}
+        placed |= {"modified_user_id"}
+        body_fields: list[Any] = []
+        for view_name in body:
+            body_fields.append(
+                {"name": view_name, "span": 12} if view_name == "description" else view_name
+            )
+            placed.add(self._field_name(mod, view_name))
+        more: list[Any] = []
+        addresses: set[str] = set()
+        for fd in mod.fields:
+            if fd.name in placed or not fd.visible:
+                continue
+            prefix, _, part = fd.name.rpartition("_")
+            if part in _ADDRESS_PARTS and prefix.endswith("address"):
+                if prefix not in addresses:
+                    addresses.add(prefix)
+                    more.append(self._address_fieldset(mod, prefix))
+                continue
+            if fd.name == "description":
+                more.append({"name": "description", "span": 12})
+            else:
+                more.append(self._list_name(mod, fd.name) if fd.name != "email1" else "email")
+        more += [
+            self._by_fieldset("date_entered", "created_by_name"),
+            "team_name",
+            self._by_fieldset("date_modified", "modified_by_name"),
+        ]
+        return {
+            "record": {
+                "meta": {
+                    "buttons": [
+                        {
+                            "type": "button",
+                            "name": "cancel_button",
+                            "label": "LBL_CANCEL_BUTTON_LABEL",
+                        },
+                        {
+                            "type": "rowaction",
+                            "name": "save_button",
+                            "label": "LBL_SAVE_BUTTON_LABEL",
+                        },
+                    ],
+                    "panels": [
+                        header,
+                        {
+                            "name": "panel_body",
+                            "label": "LBL_RECORD_BODY",
+                            "columns": 2,
+                            "labelsOnTop": True,
+                            "placeholders": True,
+                            "fields": body_fields,
+                        },
+                        {
+                            "name": "panel_hidden",
+                            "label": "LBL_RECORD_SHOWMORE",
+                            "hide": True,
+                            "columns": 2,
+                            "labelsOnTop": True,
+                            "placeholders": True,
+                            "fields": more,
+                        },
+                    ],
+                    "templateMeta": {"useTabs": False},
+                }
+            }
+        }
+
+    @staticmethod
+    def _field_name(mod: ModuleDef, view_name: str) -> str:
+        """The catalog field a view name shows (``account_name`` → ``account_id``)."""
+        if view_name == "email":
+            return "email1"
+        for fd in mod.fields:
+            if fd.relate_name_field == view_name:
+                return fd.name
+        return view_name
+
+    @staticmethod
+    def _address_fieldset(mod: ModuleDef, prefix: str) -> dict[str, Any]:
+        members: list[Any] = []
+        if prefix == "shipping_address" and mod.has_field("billing_address_street"):
+            members.append(
+                {
+                    "name": "copy",
+                    "label": "NTC_COPY_BILLING_ADDRESS",
+                    "type": "copy",
+                    "mapping": {
+                        f"billing_address_{p}": f"shipping_address_{p}" for p in _ADDRESS_PARTS
+                    },
+                }
+            )
+        members += [
+            {
+                "name": f"{prefix}_{part}",
+                "css_class": f"address_{part}",
+                "placeholder": _label_key(f"{prefix}_{part}"),
+            }
+            for part in _ADDRESS_PARTS
+            if mod.has_field(f"{prefix}_{part}")
+        ]
+        return {
+            "name": prefix,
+            "type": "fieldset",
+            "css_class": "address",
+            "label": _label_key(prefix),
+            "fields": members,
+        }
+
+    @staticmethod
+    def _by_fieldset(date_field: str, user_field: str) -> dict[str, Any]:
+        """``date_entered_by``: "<date> by <user>", as Sugar's record views show it."""
+        return {
+            "name": f"{date_field}_by",
+            "readonly": True,
+            "inline": True,
+            "type": "fieldset",
+            "label": _label_key(date_field),
+            "fields": [
+                {"name": date_field},
+                {"type": "label", "default_value": "LBL_BY"},
+                {"name": user_field},
+            ],
+        }
 
     @staticmethod
     def _list_name(mod: ModuleDef, name: str) -> str:
@@ -733,6 +937,14 @@ class SugarApp:
             vd["readonly"] = True
         if fd.type is FieldType.CURRENCY:
             vd["dbType"] = "currency"
+        grid = VISIBILITY_GRIDS.get((mod.name, fd.name))
+        if grid is not None:
+            trigger, values = grid
+            vmap = VALUE_MAP.get((mod.name, fd.name), {})
+            vd["visibility_grid"] = {
+                "trigger": trigger,
+                "values": {k: [vmap.get(v, v) for v in allowed] for k, allowed in values.items()},
+            }
         return vd
 
     @staticmethod

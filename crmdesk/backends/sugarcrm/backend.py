@@ -44,6 +44,7 @@ from crmdesk.core.backend import (
     BulkResult,
     Capabilities,
     Changes,
+    PicklistDependency,
     Progress,
     RawResponse,
 )
@@ -241,6 +242,7 @@ class SugarCrmBackend(Backend):
         search=True,
         optimistic_locking=True,
         favorites=True,
+        picklist_dependencies=True,
         bulk=True,
         sync=True,
         raw_request=True,
@@ -577,6 +579,11 @@ class SugarCrmBackend(Backend):
     async def options(self, module: str, field_name: str) -> tuple[Option, ...]:
         body = await self._call("GET", f"{module}/enum/{field_name}", module=module)
         return wire.parse_enum(body)
+
+    async def picklist_dependencies(self, module: str) -> list[PicklistDependency]:
+        """Dependent drop-downs from the vardefs' ``visibility_grid`` (no extra call)."""
+        mdef = await self.describe(module)
+        return wire.parse_visibility_grids(mdef.raw.get("fields"), [f.name for f in mdef.fields])
 
     async def me(self) -> UserInfo:
         body = await self._call("GET", "me", meta_check=False)

@@ -18,6 +18,7 @@ from typing import Any
 
 from crmdesk.backends.common import parse_length, to_decimal
 from crmdesk.backends.redact import redact
+from crmdesk.core.backend import PicklistDependency
 from crmdesk.core.errors import (
     AuthError,
     ConfigurationError,
@@ -41,6 +42,7 @@ from crmdesk.core.schema import (
     ModuleDef,
     ModuleInfo,
     Option,
+    Section,
 )
 
 JSON = Any
@@ -927,12 +929,19 @@ def parse_module(
             name_to_id.get(n, n) for n in list_view_fields(meta) if name_to_id.get(n, n) in names
         )
     )
+    aliases = dict(name_to_id)
+    if "email1" in names:
+        aliases.setdefault("email", "email1")  # the addresses widget: we edit the primary one
+    layout = parse_record_layout(
+        meta, tuple(f.name for f in fields if f.visible), aliases, mod_strings=ms, app_strings=aps
+    )
     return ModuleDef(
         name=name,
         label=label or _label("LBL_MODULE_NAME", ms, aps) or name,
         fields=tuple(fields),
         links=tuple(links),
         list_fields=list_fields,
+        layout=layout,
         name_field=name_field,
         custom=False,
         raw=meta,
@@ -956,6 +965,185 @@ def list_view_fields(meta: Mapping[str, Any]) -> list[str]:
                 and (not isinstance(f, Mapping) or f.get("default", True) is not False)
             ):
                 out.append(name)
+    return out
+
+
+#: Sugar's stock record-view panel labels, as a form section names them.  A module's own
+#: strings win (an admin may have renamed a panel); app_strings do not, since there these
+#: keys are the toggle's words ("Show More"), not a heading.
+PANEL_LABELS: Mapping[str, str] = {
+    "LBL_RECORD_HEADER": "Overview",
+    "LBL_RECORD_BODY": "Overview",
+    "LBL_RECORD_SHOWMORE": "More information",
+    "LBL_SHOW_MORE": "More information",
+}
+#: The same by panel name, for panels that carry no label (the header never does).
+_PANEL_NAMES: Mapping[str, str] = {
+    "panel_header": "Overview",
+    "panel_body": "Overview",
+    "panel_hidden": "More information",
+}
+#: How deep fieldsets may nest inside a panel (real views use one or two levels).
+_FIELDSET_DEPTH = 4
+
+
+def record_view_panels(meta: Mapping[str, Any]) -> list[Any]:
+    """``views.record.meta.panels`` as sent (an empty list when any step is missing)."""
+    views = meta.get("views")
+    rec = views.get("record") if isinstance(views, Mapping) else None
+    rmeta = rec.get("meta") if isinstance(rec, Mapping) else None
+    panels = rmeta.get("panels") if isinstance(rmeta, Mapping) else None
+    return panels if isinstance(panels, list) else []
+
+
+def _panel_field_names(entries: JSON, depth: int = 0) -> list[str]:
+    """Field names of a panel's ``fields``, fieldsets expanded into their members.
+
+    An entry is a name or an object with ``name``; an object with a ``fields`` list is a
+    fieldset (an address, "date created by") and stands for its members.  Spans, fillers
+    and labels (objects without a name) give nothing.
+    """
+    out: list[str] = []
+    if not isinstance(entries, list) or depth > _FIELDSET_DEPTH:
+        return out
+    for entry in entries:
+        if isinstance(entry, str):
+            if entry:
+                out.append(entry)
+        elif isinstance(entry, Mapping):
+            members = entry.get("fields")
+            if isinstance(members, list):
+                out.extend(_panel_field_names(members, depth + 1))
+            elif isinstance(entry.get("name"), str) and entry["name"]:
+                out.append(entry["name"])
+    return out
+
+
+def _is_header(panel: Mapping[str, Any]) -> bool:
+    return (
+        panel.get("header") is True
+        or panel.get("name") == "panel_header"
+        or panel.get("label") == "LBL_RECORD_HEADER"
+    )
+
+
+def _panel_label(
+    panel: Mapping[str, Any], mod_strings: Mapping[str, Any], app_strings: Mapping[str, Any]
+) -> str:
+    key = panel.get("label")
+    if isinstance(key, str) and key.strip():
+        key = key.strip()
+        text = _label(key, mod_strings, {})
+        if text:
+            return text
+        if key in PANEL_LABELS:
+            return PANEL_LABELS[key]
+        text = _label(key, {}, app_strings)
+        if text:
+            return text
+        if key.upper().startswith("LBL_"):
+            return _humanize(key[4:].lower())
+        return key  # Studio may store a panel's label as plain text
+    name = panel.get("name")
+    if isinstance(name, str) and name:
+        return _PANEL_NAMES.get(name) or _humanize(name.removeprefix("panel_"))
+    return ""
+
+
+def parse_record_layout(
+    meta: Mapping[str, Any],
+    fields: Sequence[str],
+    aliases: Mapping[str, str] | None = None,
+    *,
+    mod_strings: Mapping[str, Any] | None = None,
+    app_strings: Mapping[str, Any] | None = None,
+) -> tuple[Section, ...]:
+    """The record view's panels → form sections, in Sugar's order.
+
+    ``fields`` are the module's real (shown) field names; panel entries naming anything
+    else (buttons, the avatar, ``favorite`` / ``follow``) are dropped, and ``aliases``
+    maps view names that are no shown field to one (``account_name`` → ``account_id``).  A name appears
+    once, in its first panel.  The header panel's fields (the name) open the next panel
+    instead of making a section of one field.  Malformed panels are skipped.
+    """
+    real = set(fields)
+    alias = aliases or {}
+    ms = mod_strings or {}
+    aps = app_strings or {}
+    placed: set[str] = set()
+    sections: list[Section] = []
+    carried: list[str] = []
+    for panel in record_view_panels(meta):
+        if not isinstance(panel, Mapping) or not isinstance(panel.get("fields"), list):
+            continue
+        names: list[str] = []
+        for raw in _panel_field_names(panel["fields"]):
+            name = raw if raw in real else alias.get(raw, raw)
+            if name in real and name not in placed:
+                placed.add(name)
+                names.append(name)
+        if _is_header(panel):
+            carried.extend(names)
+            continue
+        names = carried + names
+        carried = []
+        if names:
+            sections.append(Section(_panel_label(panel, ms, aps), tuple(names)))
+    if carried:
+        sections.insert(0, Section(PANEL_LABELS["LBL_RECORD_HEADER"], tuple(carried)))
+    return tuple(sections)
+
+
+def _grid_value(v: JSON) -> str | None:
+    """A drop-down key in a grid: a string, or a number PHP turned a numeric key into."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def parse_visibility_grids(
+    raw_fields: JSON, fields: Sequence[str] | None = None
+) -> list[PicklistDependency]:
+    """Dependent drop-downs from the vardefs' ``visibility_grid``.
+
+    ``{"trigger": "<parent>", "values": {"<parent value>": ["<allowed child value>", …]}}``
+    on the child field.  A grid whose trigger or values are not of that shape, or whose
+    trigger or child is not a field of the module (``fields``, when given), is skipped;
+    inside a good grid, a parent value whose list is not a list is skipped.
+    """
+    known = set(fields) if fields is not None else None
+    out: list[PicklistDependency] = []
+    if not isinstance(raw_fields, Mapping):
+        return out
+    for key, vardef in raw_fields.items():
+        if key == "_hash" or not isinstance(vardef, Mapping):
+            continue
+        grid = vardef.get("visibility_grid")
+        if not isinstance(grid, Mapping):
+            continue
+        target = vardef.get("name") if isinstance(vardef.get("name"), str) else key
+        trigger, values = grid.get("trigger"), grid.get("values")
+        if (
+            not isinstance(target, str)
+            or not isinstance(trigger, str)
+            or not trigger
+            or trigger == target
+            or not isinstance(values, Mapping)
+        ):
+            continue
+        if known is not None and (trigger not in known or target not in known):
+            continue
+        mapping: dict[str, tuple[str, ...]] = {}
+        for parent, allowed in values.items():
+            if not isinstance(parent, str) or not isinstance(allowed, list):
+                continue
+            mapping[parent] = tuple(
+                dict.fromkeys(v for a in allowed if (v := _grid_value(a)) is not None)
+            )
+        if mapping:
+            out.append(PicklistDependency(trigger, target, mapping))
     return out
 
 
