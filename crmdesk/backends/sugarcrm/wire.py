@@ -1061,10 +1061,10 @@ def parse_record_layout(
     """The record view's panels → form sections, in Sugar's order.
 
     ``fields`` are the module's real (shown) field names; panel entries naming anything
-    else (buttons, the avatar, ``favorite`` / ``follow``) are dropped, and ``aliases``
-    maps view names that are no shown field to one (``account_name`` → ``account_id``).  A name appears
-    once, in its first panel.  The header panel's fields (the name) open the next panel
-    instead of making a section of one field.  Malformed panels are skipped.
+    else (buttons, the avatar, ``favorite`` / ``follow``) are dropped.  ``aliases`` maps a
+    view name that is no shown field to one (``account_name`` → ``account_id``).  A name
+    appears once, in its first panel.  The header panel's fields (the name) open the next
+    panel instead of making a section of one field.  Malformed panels are skipped.
     """
     real = set(fields)
     alias = aliases or {}
