@@ -12,9 +12,10 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
-from crmdesk.core.errors import CrmError, Unsupported
+from crmdesk.core.errors import Conflict, CrmError, Unsupported
 from crmdesk.core.query import ALL_OPS, Op, Query
 from crmdesk.core.records import Page, PageRequest, Record, RecordRef, UserInfo, Value, Version
 from crmdesk.core.schema import ModuleDef, ModuleInfo, Option
@@ -312,16 +313,30 @@ class Backend(abc.ABC):
         ids: Sequence[str],
         changes: Mapping[str, Value],
         progress: Progress | None = None,
+        *,
+        expected: Mapping[str, Version] | None = None,
+        shown: Mapping[str, Mapping[str, Value]] | None = None,
     ) -> BulkResult:
-        """Apply the same ``changes`` to each of ``ids`` (no version check: a mass update
-        overwrites); per id the server's record or the error.  Default: :meth:`update`
-        per id."""
+        """Apply the same ``changes`` to each of ``ids``; per id the server's record or the error.
+
+        Without ``expected`` a mass update overwrites.  With it (id → the version the list
+        showed; ``shown``: id → the values it showed, for the fields it had) a record whose
+        mass-updated fields someone else changed since is left alone and reported in
+        ``failed`` as a :class:`Conflict` naming those fields and carrying the record as it
+        is now; a change to other fields only is no conflict (the update goes over it).
+        See :meth:`_update_unless_changed`.  Default: :meth:`update` per id.
+        """
         done: list[str] = []
         records: dict[str, Record] = {}
         failed: dict[str, CrmError] = {}
         for n, rid in enumerate(ids, 1):
             try:
-                records[rid] = await self.update(module, rid, dict(changes))
+                if expected is None:
+                    records[rid] = await self.update(module, rid, dict(changes))
+                else:
+                    records[rid] = await self._update_unless_changed(
+                        module, rid, changes, expected.get(rid), (shown or {}).get(rid)
+                    )
             except CrmError as exc:
                 failed[rid] = exc
             else:
@@ -329,3 +344,135 @@ class Backend(abc.ABC):
             if progress is not None:
                 progress(n)
         return BulkResult(tuple(done), records, failed)
+
+    async def _update_unless_changed(
+        self,
+        module: str,
+        record_id: str,
+        changes: Mapping[str, Value],
+        version: Version | None,
+        shown: Mapping[str, Value] | None,
+        answer: Conflict | None = None,
+    ) -> Record:
+        """One record of a checked mass update: ``changes`` unless someone else changed
+        one of those fields since the list showed ``version`` / ``shown``.
+
+        A field clashes when the server's value is not the one being set and either the
+        list showed another value, or the list did not show the field and the version
+        moved.  Where the version alone may miss a change (no optimistic locking:
+        SuiteCRM's times have minutes only) or there is none, the record is read first
+        and the values compared.  With neither a version nor a shown value of a changed
+        field there is nothing to compare with: the update overwrites.  ``answer`` is a
+        conflict a batch call already got for this record (Sugar's ``/bulk``).
+        """
+        known: Mapping[str, Value] = shown or {}
+        sees_values = any(name in known for name in changes)
+        send = version
+        if (
+            answer is None
+            and sees_values
+            and (version is None or not self.capabilities.optimistic_locking)
+        ):
+            current = await self.get(module, record_id)
+            moved = version is not None and current.version != version
+            clash = _clashes(changes, known, current, moved=moved)
+            if clash:
+                raise _changed_since(clash, current)
+            send = current.version
+        error = answer
+        for _attempt in range(3):
+            if error is None:
+                try:
+                    return await self.update(module, record_id, dict(changes), send)
+                except Conflict as exc:
+                    error = exc
+            theirs = error.current
+            if theirs is not None and theirs.id != record_id:
+                raise error  # not a clash of versions (e.g. a duplicate's record)
+            if theirs is None:
+                theirs = await self.get(module, record_id)
+            clash = _clashes(changes, known, theirs, moved=True)
+            if clash:
+                raise _changed_since(clash, theirs)
+            # Someone changed other fields only: theirs stay, the update goes over them.
+            send, error = theirs.version, None
+        raise Conflict(
+            "The record kept changing on the server while it was being updated.",
+            advice="Try again in a moment.",
+        )
+
+    async def _recheck(
+        self,
+        module: str,
+        record_id: str,
+        changes: Mapping[str, Value],
+        answer: CrmError,
+        expected: Mapping[str, Version],
+        shown: Mapping[str, Mapping[str, Value]] | None,
+    ) -> Record | CrmError:
+        """For batch overrides of :meth:`bulk_update`: a sub-request's version conflict
+        gets the per-field check of :meth:`_update_unless_changed`; other errors stay."""
+        if not isinstance(answer, Conflict):
+            return answer
+        try:
+            return await self._update_unless_changed(
+                module,
+                record_id,
+                changes,
+                expected.get(record_id),
+                (shown or {}).get(record_id),
+                answer,
+            )
+        except CrmError as exc:
+            return exc
+
+
+def _empty(value: Value) -> bool:
+    return value is None or value == "" or value == ()
+
+
+def same_value(a: Value, b: Value) -> bool:
+    """Equal for the purpose of "did it change": empty is empty, 1 == 1.00, same instant,
+    multi-enums in any order."""
+    if _empty(a) or _empty(b):
+        return _empty(a) and _empty(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    numeric = (int, float, Decimal)
+    if isinstance(a, numeric) and isinstance(b, numeric):
+        return Decimal(str(a)) == Decimal(str(b))
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return (a.tzinfo is None) == (b.tzinfo is None) and a == b
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return sorted(a) == sorted(b)
+    return type(a) is type(b) and a == b
+
+
+def _clashes(
+    changes: Mapping[str, Value], shown: Mapping[str, Value], current: Record, *, moved: bool
+) -> tuple[str, ...]:
+    """The fields of ``changes`` whose server value an update would undo (see
+    :meth:`Backend._update_unless_changed`)."""
+    out: list[str] = []
+    for name, mine in changes.items():
+        has = name in current.values
+        now = current.values.get(name)
+        if has and same_value(now, mine):
+            continue  # theirs is already what is being set: nothing is undone
+        if name in shown:
+            if has and same_value(shown[name], now):
+                continue
+            out.append(name)
+        elif moved:
+            out.append(name)
+    return tuple(out)
+
+
+def _changed_since(fields: Sequence[str], current: Record) -> Conflict:
+    return Conflict(
+        f"Someone else changed {', '.join(fields)} of this record since the list was loaded; "
+        "it was left alone.",
+        current=current,
+        fields=fields,
+        advice="Review their values, then update it again or leave it.",
+    )

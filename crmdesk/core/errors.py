@@ -20,7 +20,7 @@ reaches the UI.  Each error carries a ``message`` (what happened) and an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ class Conflict(CrmError):
     """The record changed on the server since it was loaded.
 
     ``current`` is the server's version of the record when the CRM sent it,
-    so the UI can show both sides and let the user choose.
+    so the UI can show both sides and let the user choose.  ``fields`` names the
+    fields of the attempted change that clash with it, when that is known (a mass
+    update's check says which of its fields someone else changed).
     """
 
     default_advice = "Someone else changed this record. Review their version, then save again."
@@ -89,12 +91,14 @@ class Conflict(CrmError):
         message: str,
         *,
         current: Record | None = None,
+        fields: Sequence[str] = (),
         advice: str | None = None,
         status: int | None = None,
         detail: str | None = None,
     ) -> None:
         super().__init__(message, advice=advice, status=status, detail=detail)
         self.current = current
+        self.fields: tuple[str, ...] = tuple(fields)
 
 
 class ValidationError(CrmError):

@@ -873,15 +873,29 @@ class SugarCrmBackend(Backend):
         ids: Sequence[str],
         changes: Mapping[str, Value],
         progress: Progress | None = None,
+        *,
+        expected: Mapping[str, Version] | None = None,
+        shown: Mapping[str, Mapping[str, Value]] | None = None,
     ) -> BulkResult:
-        """Core mass update through ``/bulk`` (the same changes for every id)."""
+        """Core mass update through ``/bulk`` (the same changes for every id).
+
+        With ``expected`` each sub-request carries its ``X-Timestamp``; a 409 gets the
+        core's per-field check (a change to other fields is no conflict).  Ids without a
+        version take the core's per-id loop, which compares values instead.
+        """
+        if expected is not None and any(rid not in expected for rid in ids):
+            return await super().bulk_update(
+                module, ids, changes, progress, expected=expected, shown=shown
+            )
         done: list[str] = []
         records: dict[str, Record] = {}
         failed: dict[str, CrmError] = {}
         for start in range(0, len(ids), BULK_CHUNK):
             chunk = list(ids[start : start + BULK_CHUNK])
-            answers = await self.update_many(module, dict.fromkeys(chunk, changes))
+            answers = await self.update_many(module, dict.fromkeys(chunk, changes), expected)
             for rid, answer in zip(chunk, answers, strict=True):
+                if expected is not None and not isinstance(answer, Record):
+                    answer = await self._recheck(module, rid, changes, answer, expected, shown)
                 if isinstance(answer, Record):
                     done.append(rid)
                     records[rid] = answer
