@@ -9,6 +9,7 @@ credential header and secret-looking query parameter with a placeholder.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -175,10 +176,33 @@ class HistoryEntry:
         return f"{self.request.method} {self.request.path} → {outcome}"
 
 
+#: A mask the adapter put where a JSON literal was (``"token": null`` → ``"token": ‹redacted›``).
+_BARE_MASK = re.compile(r"([:\[,]\s*)" + re.escape(MASK) + r"(?=\s*[,}\]])")
+
+
+def parse_masked_json(text: str) -> tuple[bool, Any]:
+    """(True, value) when ``text`` is JSON once masks standing for bare literals are quoted.
+
+    Adapters redact a body before parsing it; the redaction pattern for secret-looking keys
+    also masks a ``null`` or number after them, which leaves invalid JSON and would cost
+    the user the JSON tree of, say, EspoCRM's ``App/user`` (``"token": null``).
+    """
+    stripped = text.lstrip()
+    if MASK not in text or not stripped.startswith(("{", "[")):
+        return False, None
+    try:
+        return True, json.loads(_BARE_MASK.sub(lambda m: f'{m.group(1)}"{MASK}"', text))
+    except (ValueError, RecursionError):
+        return False, None
+
+
 def sanitize_response(resp: RawResponse, elapsed_ms: float) -> ShownResponse:
     """Runs on a worker thread: masks secrets and pretty-prints JSON."""
-    data = sanitize_json(resp.json) if resp.is_json else None
-    if resp.is_json:
+    is_json, value = resp.is_json, resp.json
+    if not is_json:
+        is_json, value = parse_masked_json(resp.body_text)
+    data = sanitize_json(value) if is_json else None
+    if is_json:
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     else:
         text = redact(resp.body_text)
@@ -188,7 +212,7 @@ def sanitize_response(resp: RawResponse, elapsed_ms: float) -> ShownResponse:
         headers=safe_headers(resp.headers),
         text=text,
         json=data,
-        is_json=resp.is_json,
+        is_json=is_json,
         elapsed_ms=resp.elapsed_ms or elapsed_ms,
         url=safe_url(resp.url) if resp.url else "",
         request_headers=safe_headers(resp.request_headers),
