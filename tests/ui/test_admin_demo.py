@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from helpers.admin_fake import ScriptedPrompter
 from helpers.admin_util import collect_garbage, until
+from helpers.demo_window import demo_window
 from helpers.qasync_loop import AsyncDriver
+from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from crmdesk.backends import open_backend
 from crmdesk.core.backend import Backend
 from crmdesk.demo.server import DemoServer
+from crmdesk.ui.admin.access import ALLOWED, DENIED, AccessView
 from crmdesk.ui.admin.console import ApiConsole
 from crmdesk.ui.admin.inspector import MetadataInspector
 from crmdesk.ui.admin.picklists import NO_ADMIN_NOTE, PicklistView
+from crmdesk.ui.connections import Connection
+from crmdesk.ui.main_window import MainWindow
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
+W = TypeVar("W", bound=QWidget)
 
 
 @pytest.fixture(autouse=True)
@@ -217,3 +225,175 @@ def test_vtiger_webservice_without_picklist_ops(
         assert "Nope" not in option_keys(view)
 
     with_backend(aio, demo_server, "vtiger", body)
+
+
+# -- the admin views from the Tools menu, per dialect ---------------------------------------
+
+
+def table_rows(model: QAbstractItemModel) -> list[dict[str, str]]:
+    """What a table shows: one dict per row, header text → cell text."""
+    heads = [
+        str(model.headerData(c, Qt.Orientation.Horizontal)) for c in range(model.columnCount())
+    ]
+    return [
+        {h: str(model.index(r, c).data() or "") for c, h in enumerate(heads)}
+        for r in range(model.rowCount())
+    ]
+
+
+def form_pairs(form: QFormLayout) -> dict[str, str]:
+    """The label → value rows of a form layout, as shown."""
+    out: dict[str, str] = {}
+    for row in range(form.rowCount()):
+        label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        if label is None or field is None:
+            continue
+        lw, fw = label.widget(), field.widget()
+        if isinstance(lw, QLabel) and isinstance(fw, QLabel):
+            out[lw.text()] = fw.text()
+    return out
+
+
+def tools_view(win: MainWindow, action_id: str, cls: type[W]) -> W:
+    """Tools → <view>, as a user picks it; the window it opened."""
+    win.actions_by_id[action_id].trigger()
+    views = [v for v in win.findChildren(cls) if v.isWindow() and v.isVisible()]
+    assert len(views) == 1, action_id
+    return views[0]
+
+
+def open_demo_module(win: MainWindow, aio: AsyncDriver, dialect: str, module: str) -> Connection:
+    """Demo → Open demo as <dialect>, then the module in the tree, as a user browses."""
+    task = win.open_demo(dialect)
+    assert task is not None
+    aio.wait_until(task.done, timeout=30)
+    conn = task.result()
+    assert isinstance(conn, Connection)
+    aio.wait_until(lambda: win.tree_model.module_index(conn.id, module).isValid(), timeout=20)
+    assert win.module_tree.select_module(module, conn.id)
+    aio.wait_until(lambda: win.records.rowCount() > 0 and not win.records.loading, timeout=20)
+    return conn
+
+
+#: dialect, the demo's entity modules, the Accounts module, its name field and its
+#: type / industry picklists with a value of each, and an action the admin may take.
+TOOLS_CASES = [
+    pytest.param(
+        "suitecrm",
+        {"Accounts", "Cases", "Contacts", "Leads", "Opportunities"},
+        "Accounts",
+        "name",
+        ("account_type", "Customer"),
+        "edit",
+        id="suitecrm",
+    ),
+    pytest.param(
+        "sugarcrm",
+        {"Accounts", "Cases", "Contacts", "Leads", "Opportunities"},
+        "Accounts",
+        "name",
+        ("account_type", "Customer"),
+        "create",
+        id="sugarcrm",
+    ),
+    pytest.param(
+        "espocrm",
+        {"Account", "Case", "Contact", "Lead", "Opportunity"},
+        "Account",
+        "name",
+        ("type", "Customer"),
+        "create",
+        id="espocrm",
+    ),
+    pytest.param(
+        "vtiger",
+        {"Accounts", "Contacts", "HelpDesk", "Leads", "Potentials"},
+        "Accounts",
+        "accountname",
+        ("accounttype", "Customer"),
+        "create",
+        id="vtiger",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "modules", "accounts", "name_field", "type_picklist", "action"), TOOLS_CASES
+)
+def test_admin_views_from_the_tools_menu(
+    qtbot: QtBot,
+    aio: AsyncDriver,
+    demo_server: DemoServer,
+    tmp_path: Path,
+    dialect: str,
+    modules: set[str],
+    accounts: str,
+    name_field: str,
+    type_picklist: tuple[str, str],
+    action: str,
+) -> None:
+    """Browsing Accounts in the main window, the admin opens Metadata, Picklists and Access
+    from the Tools menu: each shows the demo CRM's own modules, fields, values and rights."""
+    with demo_window(qtbot, aio, demo_server, tmp_path) as win:
+        conn = open_demo_module(win, aio, dialect, accounts)
+        title_end = f"— {conn.name}"
+
+        # Tools → Metadata: the demo's modules, Accounts open, its fields with their types.
+        inspector = tools_view(win, "admin.metadata", MetadataInspector)
+        assert inspector.backend is conn.backend
+        assert inspector.windowTitle().endswith(title_end)
+        aio.wait_until(lambda: inspector.modules.model.rowCount() > 0, timeout=20)
+        shown = table_rows(inspector.modules.proxy)
+        assert modules <= {r["Module"] for r in shown if r["Kind"] == "entity"}
+        aio.wait_until(lambda: inspector.module_def is not None, timeout=20)
+        assert inspector.module_def is not None
+        assert inspector.module_def.name == accounts  # the module being browsed
+        fields = {r["Name"]: r for r in table_rows(inspector.fields.proxy)}
+        assert fields[name_field]["Type"] == "text"
+        assert fields[name_field]["Required"] == "yes"
+        assert fields["industry"]["Type"] == "enum"
+        assert "Banking" in fields["industry"]["Options"]
+        assert not inspector.status.is_error
+
+        # Tools → Picklists: Accounts' type and industry values.
+        picklists = tools_view(win, "admin.picklists", PicklistView)
+        assert picklists.windowTitle().endswith(title_end)
+        aio.wait_until(
+            lambda: picklists.module_def is not None and picklists.field_model.rowCount() > 0,
+            timeout=20,
+        )
+        assert picklists.module.currentText() == accounts
+        picklist_rows = {r["Field"]: r for r in table_rows(picklists.field_proxy)}
+        type_field, type_value = type_picklist
+        for name in (type_field, "industry"):
+            assert picklist_rows[name]["Type"] == "enum"
+            assert int(picklist_rows[name]["Values"]) >= 5
+        picklists.select_field(type_field)
+        keys = [r["Key (sent to the CRM)"] for r in table_rows(picklists.option_proxy)]
+        assert type_value in keys
+        picklists.select_field("industry")
+        options = table_rows(picklists.option_proxy)
+        assert {"Banking", "Apparel"} <= {r["Key (sent to the CRM)"] for r in options}
+        assert all(r["Label (shown)"] for r in options if r["Key (sent to the CRM)"])
+        # Only Vtiger Cloud edits picklists over its API; the others say so.
+        editable = dialect == "vtiger"
+        assert (picklists.add_button is not None) is editable
+        assert (picklists.admin_note.text() == NO_ADMIN_NOTE) is not editable
+
+        # Tools → Access: the demo admin, and a ✓ for what they may do.
+        access = tools_view(win, "admin.access", AccessView)
+        assert access.windowTitle().endswith(title_end)
+        aio.wait_until(lambda: access.user is not None, timeout=20)
+        user = form_pairs(access.user_form)
+        assert user["User name"] == demo_server.credentials.username
+        assert user["Administrator"] == "yes"
+        grid = {r["Module"]: r for r in table_rows(access.grid_proxy)}
+        assert accounts in grid
+        assert grid[accounts][action] == ALLOWED
+        assert grid[accounts]["delete"] == ALLOWED
+        assert access.allowed(accounts, "delete") is True
+        assert all(
+            v in (ALLOWED, DENIED) for r in grid.values() for k, v in r.items() if k != "Module"
+        )
+        assert not access.status.is_error
