@@ -8,6 +8,12 @@ A failed id never loses the others: done rows are removed or updated in place (n
 list reload), failed rows stay selected, and the user reads "N done, M failed:
 <reasons>".
 
+A mass update is checked: it sends the versions and values the list showed, so a
+record whose mass-updated field someone else changed since the list was loaded is
+left alone (a change to its other fields is no conflict).  Those rows are refreshed
+with the colleague's values, and the report names them and offers "Overwrite these"
+(the same update again for just them, unchecked) or "Leave them".
+
 :class:`MassActions` is attached once per table (``RecordFeatures`` does it); the
 window's Del calls :meth:`MassActions.delete_selected` when several rows are
 selected, and the single-row Del stays the record pane's.
@@ -21,19 +27,21 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QMessageBox,
     QProgressDialog,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from crmdesk.core.backend import BulkResult, Progress
-from crmdesk.core.errors import CrmError
-from crmdesk.core.records import Value
+from crmdesk.core.errors import Conflict, CrmError
+from crmdesk.core.records import Value, Version
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 from crmdesk.ui.errors import describe
 from crmdesk.ui.forms.actions import make_actions
@@ -49,6 +57,8 @@ CHUNK = 25
 PROGRESS_FROM = 10
 #: Reasons listed in the summary before "…".
 MAX_REASONS = 5
+#: Records named in the conflict report before "… and N more".
+MAX_NAMES = 20
 
 
 def mass_editable(mdef: ModuleDef) -> list[FieldDef]:
@@ -64,16 +74,25 @@ def mass_editable(mdef: ModuleDef) -> list[FieldDef]:
     ]
 
 
+def changed_since(exc: CrmError) -> bool:
+    """A checked mass update left this record alone: someone else changed its fields."""
+    return isinstance(exc, Conflict) and bool(exc.fields)
+
+
 def summary(verb: str, result: BulkResult, labels: dict[str, str], skipped: int = 0) -> str:
     """ "3 deleted, 2 failed: Acme: not allowed; …" (plain text)."""
     text = f"{len(result.done)} {verb}"
-    if result.failed:
+    others = {rid: exc for rid, exc in result.failed.items() if not changed_since(exc)}
+    theirs = len(result.failed) - len(others)
+    if others:
         reasons: list[str] = []
-        for rid, exc in list(result.failed.items())[:MAX_REASONS]:
+        for rid, exc in list(others.items())[:MAX_REASONS]:
             _t, message, _advice = describe(exc)
             reasons.append(f"{labels.get(rid) or rid}: {message}")
-        more = "; …" if len(result.failed) > MAX_REASONS else ""
-        text += f", {len(result.failed)} failed: {'; '.join(reasons)}{more}"
+        more = "; …" if len(others) > MAX_REASONS else ""
+        text += f", {len(others)} failed: {'; '.join(reasons)}{more}"
+    if theirs:
+        text += f", {theirs} changed by someone else since the list was loaded (left alone)"
     if skipped:
         text += f", {skipped} not sent (cancelled)"
     return text + "."
@@ -167,6 +186,9 @@ class MassActions(QObject):
         self.dialog: MassUpdateDialog | None = None
         self.progress: QProgressDialog | None = None
         self.report: QMessageBox | None = None
+        #: In a conflict report: the buttons of its two answers.
+        self.overwrite_button: QPushButton | None = None
+        self.leave_button: QPushButton | None = None
         #: The last summary shown ("3 deleted, 1 failed: …").
         self.last_message = ""
         self._cancelled = False
@@ -234,7 +256,9 @@ class MassActions(QObject):
                 name = dialog.field_name()
                 if code != QDialog.DialogCode.Accepted or name is None:
                     return
-                self._update(module, ids, {name: dialog.value()})
+                fdef = mdef.field(name)
+                label = (fdef.label if fdef is not None else "") or name
+                self._update(module, ids, {name: dialog.value()}, label)
 
             dialog.finished.connect(finished)
             dialog.open()
@@ -247,11 +271,33 @@ class MassActions(QObject):
             label="Reading the module's fields",
         )
 
-    def _update(self, module: str, ids: list[str], changes: dict[str, Value]) -> None:
+    def _update(
+        self,
+        module: str,
+        ids: list[str],
+        changes: dict[str, Value],
+        label: str,
+        *,
+        check: bool = True,
+    ) -> None:
+        """Set ``changes`` on ``ids``; checked (the default) against what the list showed."""
         backend = self.ops.backend
+        expected: dict[str, Version] | None = None
+        shown: dict[str, dict[str, Value]] | None = None
+        if check:
+            expected, shown = self._as_listed(ids, changes)
 
         def call(chunk: Sequence[str], progress: Progress) -> Coroutine[Any, Any, BulkResult]:
-            return backend.bulk_update(module, chunk, changes, progress)
+            if expected is None:
+                return backend.bulk_update(module, chunk, changes, progress)
+            return backend.bulk_update(
+                module,
+                chunk,
+                changes,
+                progress,
+                expected={rid: expected[rid] for rid in chunk if rid in expected},
+                shown={rid: shown[rid] for rid in chunk if shown and rid in shown},
+            )
 
         def apply(result: BulkResult) -> None:
             for rid in result.done:
@@ -259,8 +305,38 @@ class MassActions(QObject):
                 if record is not None:
                     self.model.update_record(record)
                     self.ops.announce(RecordChange(ChangeKind.UPDATED, module, rid, record))
+            for rid, exc in result.failed.items():
+                # Changed by someone else: the row shows their values now.
+                current = exc.current if isinstance(exc, Conflict) else None
+                if current is not None and current.id == rid:
+                    self.model.update_record(current)
+                    self.ops.announce(RecordChange(ChangeKind.UPDATED, module, rid, current))
 
-        self._run("updated", module, ids, call, apply)
+        def again(conflicted: list[str]) -> None:
+            self._update(module, conflicted, changes, label, check=False)
+
+        self._run("updated", module, ids, call, apply, (label, again) if check else None)
+
+    def _as_listed(
+        self, ids: Sequence[str], changes: dict[str, Value]
+    ) -> tuple[dict[str, Version], dict[str, dict[str, Value]]]:
+        """Per id, the version and the values of the changed fields the list showed (a
+        field that is no column, or values not kept, is left out: the version decides)."""
+        expected: dict[str, Version] = {}
+        shown: dict[str, dict[str, Value]] = {}
+        columns = {name: self.model.column_of(name) for name in changes}
+        for rid in ids:
+            row = self.model.row_of(rid)
+            if row < 0:
+                continue
+            rec = self.model.record_at(row)
+            if rec.version is not None:
+                expected[rid] = rec.version
+            if self.model.editable:
+                values = {n: rec.values.get(n) for n, col in columns.items() if col >= 0}
+                if values:
+                    shown[rid] = values
+        return expected, shown
 
     # -- running ----------------------------------------------------------------------
     def _run(
@@ -270,7 +346,10 @@ class MassActions(QObject):
         ids: list[str],
         call: Callable[[Sequence[str], Progress], Coroutine[Any, Any, BulkResult]],
         apply: Callable[[BulkResult], None],
+        overwrite: tuple[str, Callable[[list[str]], None]] | None = None,
     ) -> None:
+        """Send ``ids`` in chunks; ``overwrite`` (the field's label, and how to send the
+        same again unchecked) makes the report offer it for the records left alone."""
         labels = self._labels(ids)
         total = len(ids)
         self._cancelled = False
@@ -305,7 +384,8 @@ class MassActions(QObject):
                 failed.update(part.failed)
                 if self.model.module == module:
                     apply(part)  # rows change as each chunk comes back
-            self._finish(verb, BulkResult(tuple(done), {}, failed), labels, total - sent)
+            result = BulkResult(tuple(done), {}, failed)
+            self._finish(verb, result, labels, total - sent, overwrite)
 
         def failed(exc: BaseException) -> None:
             self._close_progress()
@@ -325,10 +405,18 @@ class MassActions(QObject):
             self.progress.deleteLater()
             self.progress = None
 
-    def _finish(self, verb: str, result: BulkResult, labels: dict[str, str], skipped: int) -> None:
+    def _finish(
+        self,
+        verb: str,
+        result: BulkResult,
+        labels: dict[str, str],
+        skipped: int,
+        overwrite: tuple[str, Callable[[list[str]], None]] | None = None,
+    ) -> None:
         self._close_progress()
         self.last_message = summary(verb, result, labels, skipped)
         self.pane.notice.emit(self.last_message)
+        self.overwrite_button = self.leave_button = None
         if not result.failed:
             return
         # Failed rows stay, selected, for another try.
@@ -344,10 +432,47 @@ class MassActions(QObject):
         box = QMessageBox(self.table.window())
         box.setWindowTitle("Mass action")
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # record names are the server's text
         box.setText(self.last_message)
+        theirs = [rid for rid, exc in result.failed.items() if changed_since(exc)]
+        if overwrite is not None and theirs:
+            label, again = overwrite
+            box.setWindowTitle("Changed by someone else")
+            box.setText(self._conflict_text(theirs, labels, label))
+            over = box.addButton("&Overwrite these", QMessageBox.ButtonRole.AcceptRole)
+            leave = box.addButton("&Leave them", QMessageBox.ButtonRole.RejectRole)
+            box.setDefaultButton(leave)
+            box.setEscapeButton(leave)
+            self.overwrite_button, self.leave_button = over, leave
+
+            def answered(button: QAbstractButton) -> None:
+                self.overwrite_button = self.leave_button = None
+                if button is over and self.model.module and not self.busy():
+                    again([rid for rid in theirs if self.model.row_of(rid) >= 0])
+
+            box.buttonClicked.connect(answered)
         box.open()
         self.report = box
+
+    def _conflict_text(self, theirs: list[str], labels: dict[str, str], field_label: str) -> str:
+        """The report on records left alone: how many, their names, the question."""
+        n = len(theirs)
+        names = [f"  {labels.get(rid) or rid}" for rid in theirs[:MAX_NAMES]]
+        if n > MAX_NAMES:
+            names.append(f"  … and {n - MAX_NAMES} more")
+        records = "record was" if n == 1 else "records were"
+        these, are = ("it", "it is") if n == 1 else ("them", "they are")
+        return "\n".join(
+            [
+                self.last_message,
+                "",
+                f"{n} {records} changed by someone else since the list was loaded and "
+                f"{'was' if n == 1 else 'were'} left alone; the list now shows their values:",
+                *names,
+                "",
+                f"Overwrite {these} with the new {field_label}, or leave {these} as {are}?",
+            ]
+        )
 
     def _failed(self, exc: BaseException) -> None:
         _t, message, advice = describe(exc)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pytest
 from helpers.edit_util import RecordingBackend, answer_box
 from helpers.qasync_loop import AsyncDriver
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
@@ -307,3 +308,115 @@ def test_context_menu_keeps_the_selection_and_lists_the_mass_actions(make_env: o
     env.view.context_menu.close()
     assert "Delete Selected\u2026" in texts
     assert "Mass Update\u2026" in texts
+
+
+# -- changed by someone else since the list was loaded --------------------------------------
+MINE, THEIRS = "https://mine.example.org", "https://theirs.example.org"
+
+
+def _mass_update_after_a_colleague(
+    env: Env, aio: AsyncDriver, demo: DemoServer, dialect: str
+) -> tuple[str, str, str]:
+    """A colleague changes row 1's website and row 2's description after the list was
+    loaded; then the user sets the website of all three.  Returns the ids by row."""
+    rows = tuple(env.model.record_id(r) for r in range(3))
+    colleague = open_backend(demo.profile(dialect), demo.secrets(dialect))
+    aio.run(colleague.connect(), timeout=20)
+    try:
+        aio.run(colleague.update(env.module, rows[1], {"website": THEIRS}), timeout=20)
+        aio.run(colleague.update(env.module, rows[2], {"description": "their note"}), timeout=20)
+    finally:
+        aio.run(colleague.close(), timeout=20)
+    select_all(env)
+    env.mass.actions["list.mass_update"].trigger()
+    aio.wait_until(lambda: env.mass.dialog is not None and env.mass.dialog.isVisible())
+    dialog = env.mass.dialog
+    assert dialog is not None
+    editor = dialog.choose("website")
+    assert isinstance(editor, LineEditor)
+    editor.line.setText(MINE)
+    dialog.buttons.accepted.emit()
+    idle(env, aio)
+    return rows  # type: ignore[return-value]
+
+
+def _offered(env: Env) -> bool:
+    return env.mass.overwrite_button is not None
+
+
+def _website(env: Env, aio: AsyncDriver, rid: str) -> object:
+    return aio.run(env.backend.get(env.module, rid), timeout=20).get("website")
+
+
+def _shown_website(env: Env, rid: str) -> str:
+    return env.model.text(env.model.row_of(rid), env.model.column_of("website"))
+
+
+@pytest.mark.parametrize("dialect", ["sugarcrm", "espocrm"])  # /bulk; the core's loop
+def test_conflicts_are_left_alone_named_and_left_on_escape(
+    make_env: object, aio: AsyncDriver, demo_server: DemoServer, qtbot: QtBot, dialect: str
+) -> None:
+    env: Env = make_env(dialect, 3)  # type: ignore[operator]
+    a, b, c = _mass_update_after_a_colleague(env, aio, demo_server, dialect)
+    message = "2 updated, 1 changed by someone else since the list was loaded (left alone)."
+    assert env.mass.last_message == message
+    box = env.mass.report
+    assert box is not None
+    assert box.isVisible()
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    name = env.model.text(env.model.row_of(b), 0)
+    assert box.text().splitlines() == [
+        message,
+        "",
+        "1 record was changed by someone else since the list was loaded and was left alone; "
+        "the list now shows their values:",
+        f"  {name}",
+        "",
+        "Overwrite it with the new Website, or leave it as it is?",
+    ]
+    assert env.mass.overwrite_button is not None
+    assert env.mass.overwrite_button.text() == "&Overwrite these"
+    assert env.mass.leave_button is box.defaultButton()
+    # Rows: the updated ones show the new value, the conflicted one the colleague's.
+    assert "mine.example.org" in _shown_website(env, a)
+    assert "mine.example.org" in _shown_website(env, c)
+    assert "theirs.example.org" in _shown_website(env, b)
+    assert env.mass.selected_ids() == [b]
+    # Escape is "Leave them": nothing more is sent.
+    QTest.keyClick(box, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not box.isVisible())
+    idle(env, aio)
+    assert not _offered(env)  # the question is answered
+    assert env.mass.last_message == message
+    assert [_website(env, aio, rid) for rid in (a, b, c)] == [MINE, THEIRS, MINE]
+    got = aio.run(env.backend.get(env.module, c), timeout=20)
+    assert got.get("description") == "their note"  # their other field stays
+
+
+@pytest.mark.parametrize("dialect", ["sugarcrm", "espocrm"])
+def test_overwrite_these_updates_just_the_conflicted_records(
+    make_env: object, aio: AsyncDriver, demo_server: DemoServer, qtbot: QtBot, dialect: str
+) -> None:
+    env: Env = make_env(dialect, 3)  # type: ignore[operator]
+    a, b, c = _mass_update_after_a_colleague(env, aio, demo_server, dialect)
+    box = env.mass.report
+    assert box is not None
+    over = env.mass.overwrite_button
+    assert over is not None
+    sent: list[list[str]] = []
+    real = env.backend.bulk_update
+
+    async def recording(module: str, ids: list[str], *args: object, **kw: object) -> object:
+        sent.append(list(ids))
+        assert kw.get("expected") is None  # without the check
+        return await real(module, ids, *args, **kw)  # type: ignore[arg-type]
+
+    env.backend.bulk_update = recording  # type: ignore[method-assign,assignment]
+    over.setFocus()
+    QTest.keyClick(over, Qt.Key.Key_Space)  # from the keyboard
+    qtbot.waitUntil(lambda: not box.isVisible())
+    idle(env, aio)
+    assert sent == [[b]]
+    assert env.mass.last_message == "1 updated."
+    assert [_website(env, aio, rid) for rid in (a, b, c)] == [MINE] * 3
+    assert "mine.example.org" in _shown_website(env, b)
