@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from crmdesk.core.backend import Backend, PicklistDependency
-from crmdesk.core.errors import Conflict, CrmError, ValidationError
+from crmdesk.core.errors import Conflict, CrmError, NotFound, ValidationError
 from crmdesk.core.records import Record, RecordRef, Value
 from crmdesk.core.schema import FieldDef, ModuleDef
 from crmdesk.ui.errors import describe
@@ -377,10 +377,44 @@ class RecordPane(QWidget):
             if isinstance(exc, Conflict):
                 self._busy(False)
                 self._conflict(mdef, original, changes, exc)
+            elif isinstance(exc, NotFound):
+                self._check_gone(mdef, original, exc)
             else:
                 self._save_failed(exc)
 
         self.ops.save(mdef, original, changes, success=self._saved, failure=failed)
+
+    def _check_gone(self, mdef: ModuleDef, original: Record, exc: BaseException) -> None:
+        """A save answered "not found": read the record again to tell a record someone else
+        deleted (say so, plainly) from another failure (show that one)."""
+
+        def failed(again: BaseException) -> None:
+            if isinstance(again, NotFound):
+                self._gone(mdef)
+            else:
+                self._save_failed(exc)
+
+        self.ops.start(
+            f"reread:{mdef.name}:{original.id}",
+            self.ops.backend.get(mdef.name, original.id),
+            success=lambda _record: self._save_failed(exc),
+            failure=failed,
+            label="Checking the record is still there",
+        )
+
+    def _gone(self, mdef: ModuleDef) -> None:
+        """The record is no longer on the server: keep the edit, say what happened; a retry
+        cannot help, so none is offered."""
+        self._busy(False)
+        self._after_save = None
+        self._last_save = None
+        self.form.show_message(
+            "Not saved: this record is no longer on the server; someone else may have deleted "
+            "it, or your access to it was removed. Your changes are still here: copy what you "
+            "need before you close it.",
+            retry=False,
+        )
+        self.notice.emit(f"Not saved: the record is no longer in {mdef.label} on the server.")
 
     def _busy(self, busy: bool) -> None:
         self.form.set_busy(busy)
@@ -425,11 +459,19 @@ class RecordPane(QWidget):
         current = exc.current
         if current is None:
 
-            async def reread() -> None:
-                record = await self.ops.backend.get(mdef.name, original.id)
-                self._resolve(mdef, original, changes, record)
+            def failed(again: BaseException) -> None:
+                if isinstance(again, NotFound):
+                    self._gone(mdef)
+                else:
+                    self._save_failed(again)
 
-            self.ops.runner.run("record", reread(), label="Reading the server's version")
+            self.ops.start(
+                f"reread:{mdef.name}:{original.id}",
+                self.ops.backend.get(mdef.name, original.id),
+                success=lambda record: self._resolve(mdef, original, changes, record),
+                failure=failed,
+                label="Reading the server's version",
+            )
             return
         self._resolve(mdef, original, changes, current)
 
