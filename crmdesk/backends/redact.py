@@ -27,7 +27,9 @@ _PATTERNS = [
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),
     re.compile(
         r"(?i)((?:access_token|refresh_token|client_secret|password|accesskey|access_key|api_?key"
-        r"|secret|sessionName|token)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]{3,}"
+        r"|secret|sessionName|token)[\"']?\s*[:=]\s*[\"']?)"
+        # ... but not a JSON literal (``"token": null`` stays valid JSON, and is no secret)
+        r"(?!(?:null|true|false)\b)[^\"'&\s,}]{3,}"
     ),
     re.compile(r"(?i)(The password is invalid:\s*).*"),
     # OAuth2 authorization codes and PKCE verifiers in URLs and form bodies.

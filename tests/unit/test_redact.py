@@ -132,3 +132,17 @@ async def test_decode_error_snippet_is_redacted() -> None:
     with pytest.raises(ProtocolError) as info:
         await decode_json(response)
     assert secret not in f"{info.value} {info.value.detail}"
+
+
+def test_json_literals_after_secret_keys_stay_valid_json() -> None:
+    """``"token": null`` is no secret; masking it would break the JSON the console shows."""
+    import json
+
+    text = '{"token": null, "api_key": true, "secret": false, "password": "hunter2x", "n": 1}'
+    shown = redact(text)
+    data = json.loads(shown)
+    assert data["token"] is None
+    assert data["api_key"] is True
+    assert data["secret"] is False
+    assert data["password"] == MASK
+    assert redact('{"token": "nullish-but-secret"}') == f'{{"token": "{MASK}"}}'
