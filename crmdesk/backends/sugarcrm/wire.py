@@ -90,7 +90,10 @@ ADVICE_AUTH = (
 ADVICE_FORBIDDEN = (
     "Grant the needed access on the user's Sugar role, or sign in as a user that has it."
 )
-ADVICE_NOT_FOUND = "Check the module name and record id, and that your user can see the record."
+ADVICE_NOT_FOUND = (
+    "The record may have been deleted, or your user's role may no longer let you see it; "
+    "reload the list. If a whole module is missing, check its name on this Sugar instance."
+)
 ADVICE_NO_METHOD = (
     "The path does not map to a known endpoint on this server: check the module name, "
     "the endpoint path and method, and the API version (some routes need v11_4 or later)."
