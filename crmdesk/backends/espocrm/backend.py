@@ -48,6 +48,8 @@ from crmdesk.core.schema import FieldType, ModuleDef, ModuleInfo
 log = logging.getLogger("crmdesk.espocrm")
 
 MAX_PAGE = 200
+#: The attributes a record's version comes from (see wire.parse_record).
+VERSION_ATTRIBUTES = ("versionNumber", "modifiedAt")
 #: Entities GlobalSearch covers by default (config ``globalSearchEntityList``).
 _SECRET_HEADERS = frozenset(
     {"set-cookie", "authorization", "espo-authorization", "x-api-key", "x-hmac-authorization"}
@@ -399,13 +401,37 @@ class EspoCrmBackend(Backend):
             params.append(("orderBy", wire.order_attribute(key.field, mdef)))
             params.append(("order", "desc" if key.descending else "asc"))
         if query.fields:
-            params.append(("select", ",".join(wire.select_attributes(query.fields, mdef))))
+            params.append(("select", ",".join(self._select(query.fields, mdef))))
         params.extend(wire.bracket_params(wire.where_items(query.filter, mdef)))
         return params, offset, size
 
-    def _page(self, mdef: ModuleDef | None, body: Any, offset: int, scope: str = "") -> Page:
+    @staticmethod
+    def _select(fields: tuple[str, ...], mdef: ModuleDef | None) -> list[str]:
+        """The asked attributes plus those a record's version comes from, so that a listed
+        row carries the version ``get`` gives (``versionNumber``, or ``modifiedAt`` where
+        optimistic concurrency is off: the server drops an attribute it lacks)."""
+        return wire.select_attributes((*fields, *VERSION_ATTRIBUTES), mdef)
+
+    @staticmethod
+    def _unasked(query: Query) -> frozenset[str]:
+        """Version attributes a restricted list fetched only for the version."""
+        if not query.fields:
+            return frozenset()
+        return frozenset(VERSION_ATTRIBUTES) - set(query.fields)
+
+    def _page(
+        self,
+        mdef: ModuleDef | None,
+        body: Any,
+        offset: int,
+        scope: str = "",
+        unasked: frozenset[str] = frozenset(),
+    ) -> Page:
         rows, total = wire.parse_list(body)
         records = [self._record(mdef, r, scope) for r in rows]
+        for rec in records:
+            for name in unasked:
+                rec.values.pop(name, None)
         end = offset + len(rows)
         if total >= 0:
             more = end < total and bool(rows)
@@ -418,7 +444,7 @@ class EspoCrmBackend(Backend):
         params, offset, _ = self._list_params(mdef, query, page)
         headers = {"X-No-Total": "true"} if self.no_total else None
         body = await self._send("GET", module, params=params, headers=headers)
-        return self._page(mdef, body, offset)
+        return self._page(mdef, body, offset, unasked=self._unasked(query))
 
     async def count(self, module: str, query: Query) -> int | None:
         """``maxSize=0`` returns no rows and the full total: EspoCRM's cheap count."""
@@ -537,7 +563,7 @@ class EspoCrmBackend(Backend):
             "GET", f"{module}/{record_id}/{link}", params=params, headers=headers
         )
         scope = tdef.name if tdef is not None else ""
-        return self._page(tdef, body, offset, scope)
+        return self._page(tdef, body, offset, scope, unasked=self._unasked(query))
 
     async def link(self, module: str, record_id: str, link: str, related_id: str) -> None:
         await self._target(module, link)

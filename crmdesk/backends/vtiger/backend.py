@@ -590,6 +590,17 @@ class VtigerBackend(Backend):
     def _record(self, module: str, raw: Any, mdef: ModuleDef | None) -> Record:
         return wire.parse_record(module, raw, mdef)
 
+    def _listed(
+        self, module: str, raw: Any, mdef: ModuleDef | None, columns: frozenset[str] | None
+    ) -> Record:
+        """A whole query row as a record of only ``columns`` (all when None), its version
+        taken from the whole row, as ``get`` takes it from retrieve's."""
+        if columns is None or not isinstance(raw, dict):
+            return self._record(module, raw, mdef)
+        rec = self._record(module, {k: v for k, v in raw.items() if k in columns}, mdef)
+        rec.version = wire.version_of(raw)
+        return rec
+
     async def _paged_query(
         self,
         build: Any,
@@ -614,10 +625,13 @@ class VtigerBackend(Backend):
         offset, total = _decode_cursor(page.cursor)
         size = max(1, page.size)
 
+        # The version hashes the whole record (wire.version_of), so rows come whole, as
+        # retrieve sends them, and are cut down to the asked columns after.
+        columns = _asked_columns(query.fields, mdef)
+
         def build(off: int, lim: int) -> str:
             return vtql.build_select(
                 module,
-                fields=query.fields,
                 flt=query.filter,
                 sort=query.sort,
                 offset=off,
@@ -629,7 +643,7 @@ class VtigerBackend(Backend):
         rows, ended = await self._paged_query(build, "query", {}, offset, size)
         if total is None and page.cursor is None:
             total = await self.count(module, query)
-        records = [self._record(module, r, mdef) for r in rows]
+        records = [self._listed(module, r, mdef, columns) for r in rows]
         await self.labels.fill(records, mdef)
         end = offset + len(rows)
         more = not ended and (total is None or end < total)
@@ -1162,6 +1176,15 @@ def _decode_cursor(cursor: str | None) -> tuple[int, int | None]:
         raise ValidationError("The page cursor is not valid; reload the list.") from None
     total = int(tail) if tail.isdigit() else None
     return offset, total
+
+
+def _asked_columns(fields: tuple[str, ...] | None, mdef: ModuleDef | None) -> frozenset[str] | None:
+    """The row keys a list of ``fields`` shows (a display name needs its reference), after
+    checking them as a select list would; None for every column."""
+    if not fields:
+        return None
+    selected = vtql.select_list(fields, mdef)  # raises for a field the module lacks
+    return frozenset(("id", *selected.split(", ")))
 
 
 def _record_sort(name: str) -> Callable[[Record], tuple[int, Any]]:
