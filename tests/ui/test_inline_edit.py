@@ -1,7 +1,8 @@
 """Editing cells in place in the record table, against the demo CRM (SuiteCRM) over loopback:
 editors from the form's registry, one save per cell, the row updated in place, failed saves
 kept in the cell with Retry / Revert, values that do not parse never sent, read-only fields
-and records the ACL forbids not editable; the model passes qtmodeltester with editing on."""
+and records the ACL forbids not editable; the model passes qtmodeltester with editing on.
+On EspoCRM: a cell saved after a colleague changed the same field shows the conflict."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from crmdesk.core.query import Condition, Op, Query
 from crmdesk.core.records import Page, PageRequest, Record
 from crmdesk.core.schema import FieldDef, ModuleDef
 from crmdesk.demo.server import DemoServer
+from crmdesk.ui.browser import list_query
 from crmdesk.ui.forms.editors import EnumEditor, FieldEditor, LineEditor
 from crmdesk.ui.forms.inline import InlineEditing
 from crmdesk.ui.models.records import EDIT_STATE_ROLE, Loader, RecordTableModel
@@ -249,3 +251,79 @@ def test_columns_and_fields_line_up(env: Env) -> None:
     record = env.model.record_at(0)
     assert record.id == env.record.id
     assert record.get("billing_address_city") == "Lisbon"
+
+
+@pytest.fixture
+def espo_env(
+    demo_server: DemoServer, aio: AsyncDriver, qtbot: QtBot, runner: TaskRunner
+) -> Iterator[Env]:
+    """An EspoCRM Account listed as the browser lists it: its list columns only."""
+    be = open_backend(demo_server.profile("espocrm"), demo_server.secrets("espocrm"))
+    aio.run(be.connect(), timeout=20)
+    mdef = aio.run(be.describe("Account"), timeout=20)
+    prefix = f"Inline {uuid.uuid4().hex[:8]}"
+    created = aio.run(
+        be.create("Account", {"name": f"{prefix} A", "billingAddressCountry": "Portugal"}),
+        timeout=20,
+    )
+    ops = Operations(be, runner)
+    changes: list[RecordChange] = []
+    ops.changed.connect(changes.append)
+    model = RecordTableModel(runner, page_size=20)
+    view = RecordTableView(model)
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()
+    inline = InlineEditing(view, ops)
+    columns = list(mdef.columns())
+    assert "billingAddressCountry" in [c.name for c in columns]
+
+    def make(sort: object) -> Loader:
+        query = list_query(mdef, flt=Condition("name", Op.STARTS, prefix))
+        assert query.fields is not None  # the table's columns only
+        assert "versionNumber" not in query.fields
+
+        async def load(request: PageRequest) -> Page:
+            return await be.list_records("Account", query, request)
+
+        return load
+
+    model.set_source(columns, make)
+    aio.wait_until(lambda: model.rowCount() == 1 and not model.loading, timeout=20)
+    yield Env(be, ops, model, view, inline, mdef, created, changes)
+    runner.cancel_all()
+    aio.run(be.delete("Account", created.id), timeout=20)
+    aio.run(be.close(), timeout=20)
+
+
+def test_espocrm_a_cell_a_colleague_changed_meanwhile_shows_the_conflict(
+    espo_env: Env, demo_server: DemoServer, aio: AsyncDriver
+) -> None:
+    env = espo_env
+    field = "billingAddressCountry"
+    colleague = open_backend(demo_server.profile("espocrm"), demo_server.secrets("espocrm"))
+    aio.run(colleague.connect(), timeout=20)
+    try:
+        aio.run(colleague.update("Account", env.record.id, {field: "Spain"}), timeout=20)
+    finally:
+        aio.run(colleague.close(), timeout=20)
+
+    index = type_cell(env, field, "France")
+    idle(env, aio)
+
+    # Theirs is kept on the server; mine stays in the cell, marked, with both named.
+    stored = aio.run(env.backend.get("Account", env.record.id), timeout=20)
+    assert stored.get(field) == "Spain"
+    assert index.data() == "France"
+    assert index.data(EDIT_STATE_ROLE) == "failed"
+    assert "Someone else changed it to “Spain”" in index.data(Qt.ItemDataRole.ToolTipRole)
+    bar = env.view.edit_bar
+    assert bar.isVisible()
+    assert "Someone else changed it to “Spain”" in bar.text.text()
+    assert bar.text.textFormat() == Qt.TextFormat.PlainText
+    assert not [c for c in env.changes if c.kind is ChangeKind.UPDATED]
+    # Retry replaces theirs knowingly: the row took the colleague's version.
+    bar.retry.click()
+    idle(env, aio)
+    assert index.data(EDIT_STATE_ROLE) == ""
+    assert aio.run(env.backend.get("Account", env.record.id), timeout=20).get(field) == "France"
