@@ -215,3 +215,14 @@ def test_name_fields_cannot_be_filtered_or_sorted() -> None:
     assert vtql.build_select("Contacts", fields=("account_id__name",)).startswith(
         "select account_id from Contacts"
     )
+
+
+def test_a_version_ignores_nested_line_items_and_the_label() -> None:
+    """A query row has no LineItems and words its label differently from a retrieve of the
+    same quote: both must give the same version, or every save would be a false conflict."""
+    from crmdesk.backends.vtiger.wire import version_of
+
+    row = {"id": "4x1", "subject": "Q-1", "modifiedtime": "2026-01-02 03:04:05", "label": "Q-1"}
+    retrieved = {**row, "label": "Quote Q-1", "LineItems": [{"productid": "14x3", "quantity": "2"}]}
+    assert version_of(row) == version_of(retrieved)
+    assert version_of(row) != version_of({**row, "subject": "Q-2"})  # a real change still counts

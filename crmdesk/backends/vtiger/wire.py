@@ -543,10 +543,14 @@ def to_wire(value: Value) -> str:
 
 def version_of(raw: Mapping[str, Any]) -> Version | None:
     """Vtiger has no version field: the token hashes the full record (modifiedtime has only
-    one-second resolution, so two saves in one second would look the same)."""
+    one-second resolution, so two saves in one second would look the same).
+
+    Left out: ``label`` (a list row and a retrieve word it differently) and nested values
+    (an inventory record's ``LineItems``, which a retrieve carries and a query row does not;
+    crmdesk does not edit them), so a listed row and a retrieve of the same state agree."""
     if "modifiedtime" not in raw:
         return None
-    body = {k: v for k, v in raw.items() if k != "label"}
+    body = {k: v for k, v in raw.items() if k != "label" and not isinstance(v, dict | list)}
     digest = hashlib.sha1(
         json.dumps(body, sort_keys=True, default=str).encode(), usedforsecurity=False
     ).hexdigest()[:16]
