@@ -55,8 +55,9 @@ async def three(backend: Backend, spec: DialectSpec, marker: str) -> AsyncIterat
 
 
 async def _listed(backend: Backend, spec: DialectSpec, marker: str) -> list[Record]:
-    """The records as a list shows them: its columns only (some dialects then send no
-    version at all; the values it showed are what the check compares with)."""
+    """The records as a list shows them: its columns only, with each record's version
+    (tests/conformance/test_list_versions.py) and the values it showed, which is what the
+    check compares with."""
     ops = backend.capabilities.operators
     flt = Condition(spec.text_field, Op.STARTS if Op.STARTS in ops else Op.CONTAINS, marker)
     page = await backend.list_records(
