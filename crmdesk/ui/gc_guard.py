@@ -3,10 +3,10 @@
 Worker threads (``asyncio.to_thread`` parses, the in-process demo server the tests
 use) share the process with the GUI.  CPython's automatic collection runs in
 whichever thread happens to allocate past the threshold, so a Qt object caught in
-a reference cycle could be finalised on a worker's thread — Qt then aborts ("Timers cannot be stopped
-from another thread") or crashes.  The cure, known from PyQt practice: switch
-automatic collection off and collect from a timer on the GUI thread, following
-the same generation thresholds.
+a reference cycle could be finalised on a worker's thread — Qt then aborts
+("Timers cannot be stopped from another thread") or crashes.  The cure, known
+from PyQt practice: switch automatic collection off and collect from a timer on
+the GUI thread, following the same generation thresholds.
 """
 
 from __future__ import annotations
