@@ -66,7 +66,7 @@ def _restricted(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"success": True, "result": result})
 
 
-async def test_me_carries_the_rights_of_every_entity_module() -> None:
+async def test_me_answers_at_once_and_full_fills_every_entity_module() -> None:
     calls: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -77,16 +77,83 @@ async def test_me_carries_the_rights_of_every_entity_module() -> None:
     profile = ConnectionProfile("t", "vtiger", "http://vt.test", auth="rest", username="sales")
     b = VtigerBackend(profile, Secrets(access_key="k"), Transport(client, backoff=0))
     await b.connect()
+    first = await b.me()
+    assert first.user_name == "sales"
+    assert first.access == {}  # nothing described yet: unknown, not denied
+    assert "describe" not in calls
+    assert "listtypes" not in calls
+
+    steps: list[tuple[int, int]] = []
+    await b.fill_access(lambda done, total: steps.append((done, total)))
+    assert steps == [(0, 2), (1, 2), (2, 2)]
     user = await b.me()
     assert user.access == {
         "Accounts": frozenset({"view", "edit", "create"}),
         "Leads": frozenset({"view"}),
     }
     assert calls.count("describe") == 2  # entity modules only, once each
-    again = await b.me()
+    again = await b.me(full=True)
     assert again.access == user.access
     assert calls.count("describe") == 2
     await b.close()
+
+
+async def test_full_pass_skips_modules_already_described() -> None:
+    described: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/describe"):
+            described.append(request.url.params["elementType"])
+        return _restricted(request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    profile = ConnectionProfile("t", "vtiger", "http://vt.test", auth="rest", username="sales")
+    b = VtigerBackend(profile, Secrets(access_key="k"), Transport(client, backoff=0))
+    await b.connect()
+    await b.describe("Leads")  # the user opened Leads
+    assert (await b.me()).access == {"Leads": frozenset({"view"})}
+    user = await b.me(full=True)
+    assert set(user.access) == {"Accounts", "Leads"}
+    assert described == ["Leads", "Accounts"]
+    await b.close()
+
+
+def _counting(be: object) -> list[str]:
+    """The describe calls ``be`` sends from now on (module names), by an event hook."""
+    assert isinstance(be, VtigerBackend)
+    described: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        params = dict(request.url.params)
+        if request.method == "POST":
+            params.update({k: v[0] for k, v in parse_qs(request.content.decode()).items()})
+        op = params.get("operation") or request.url.path.rsplit("/", 1)[1]
+        if op == "describe":
+            described.append(params["elementType"])
+
+    be.transport.client.event_hooks["request"].append(hook)
+    return described
+
+
+@pytest.mark.parametrize("flavour", ["rest", "webservice"])
+async def test_demo_connect_and_me_describe_nothing(demo_server: DemoServer, flavour: str) -> None:
+    be = open_backend(
+        demo_server.profile("vtiger", flavour), demo_server.secrets("vtiger", flavour)
+    )
+    described = _counting(be)
+    await be.connect()
+    try:
+        user = await be.me()
+        assert user.user_name == demo_server.credentials.username
+        assert described == []
+        assert user.access == {}
+        # Opening a module describes it, and its rights come with it.
+        await be.describe("Accounts")
+        assert described == ["Accounts"]
+        assert (await be.me()).access == {"Accounts": FULL}
+        assert described == ["Accounts"]
+    finally:
+        await be.close()
 
 
 @pytest.mark.parametrize("flavour", ["rest", "webservice"])
@@ -94,11 +161,16 @@ async def test_demo_access_grid_is_filled(demo_server: DemoServer, flavour: str)
     be = open_backend(
         demo_server.profile("vtiger", flavour), demo_server.secrets("vtiger", flavour)
     )
+    described = _counting(be)
     await be.connect()
     try:
-        user = await be.me()
+        assert isinstance(be, VtigerBackend)
+        user = await be.me(full=True)
         entity = {m.name for m in await be.modules() if m.entity}
         assert user.access["Accounts"] == FULL
         assert set(user.access) == entity
+        assert sorted(described) == sorted(entity)  # each once
+        await be.me(full=True)
+        assert sorted(described) == sorted(entity)
     finally:
         await be.close()

@@ -107,7 +107,7 @@ OPTIONAL_OPS: dict[str, str] = {
     "describe_partial": "describe_partial",
 }
 
-#: Entity modules described for the Access grid on the first ``me()`` (at most).
+#: Entity modules described for the Access grid by :meth:`VtigerBackend.fill_access` (at most).
 ACCESS_MODULES = 40
 
 #: Modules searched when the caller names none (those present on the server).
@@ -211,7 +211,6 @@ class VtigerBackend(Backend):
         self._label_defs: dict[str, ModuleDef | None] = {}
         #: Per module, the user's rights from describe's createable / updateable … flags.
         self._access: dict[str, frozenset[str]] = {}
-        self._access_filled = False
         self.labels = LabelResolver(self._label_describe, self.query, self._prefixes)
         transport.authenticator = self._auth = _Auth(self)
 
@@ -503,30 +502,44 @@ class VtigerBackend(Backend):
         if access is not None:
             self._access[module] = access
 
-    async def _fill_access(self) -> None:
-        """Once per connection: the rights on every entity module (a light describe each,
-        no ``relatedtypes``; the answers also serve to name references later)."""
-        if self._access_filled:
-            return
-        self._access_filled = True
+    async def fill_access(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Describe every entity module not described yet (a light describe each, 4 at a
+        time, no ``relatedtypes``; the answers also serve to name references later), so
+        that ``me().access`` covers them all.  Only the Access grid needs this: ``me()``
+        itself never waits for it.  ``progress(done, total)`` follows the pass; cancelling
+        keeps the rights read so far."""
         try:
             listed = [m.name for m in await self.modules() if m.entity]
         except CrmError as exc:
             log.info("vtiger: no module list for the access grid (%s)", exc.message)
             return
+        todo = [
+            n
+            for n in listed[:ACCESS_MODULES]
+            if n not in self._access and n not in self._describe and n not in self._label_defs
+        ]
+        done = 0
+        if progress is not None:
+            progress(done, len(todo))
         gate = asyncio.Semaphore(4)
 
         async def one(name: str) -> None:
+            nonlocal done
             async with gate:
                 await self._label_describe(name)
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
 
-        await asyncio.gather(*(one(n) for n in listed[:ACCESS_MODULES] if n not in self._access))
+        await asyncio.gather(*(one(n) for n in todo))
 
-    async def me(self) -> UserInfo:
-        """The user; ``access`` holds the rights on each module described so far (after a
-        first pass over the entity modules)."""
+    async def me(self, *, full: bool = False) -> UserInfo:
+        """The user at once; ``access`` holds the rights on each module described so far
+        (a module not there is unknown: allowed, the server will say).  ``full=True``
+        first describes every entity module (:meth:`fill_access`)."""
         user = await self._me()
-        await self._fill_access()
+        if full:
+            await self.fill_access()
         return dataclasses.replace(user, access=dict(self._access))
 
     async def _me(self) -> UserInfo:

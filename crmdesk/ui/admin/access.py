@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, runtime_checkable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QShowEvent
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +36,16 @@ NO_ACL_NOTE = (
 )
 
 AccessRow = tuple[str, frozenset[str]]
+
+
+@runtime_checkable
+class FillsAccess(Protocol):
+    """A backend whose ``me().access`` covers only the modules described so far (Vtiger),
+    and that reads the rest on request: the grid asks for it, the first screen does not."""
+
+    async def fill_access(self, progress: Callable[[int, int], None] | None = None) -> None: ...
+
+
 EXTRA_COLUMNS: tuple[Column[tuple[str, str]], ...] = (
     Column("Property", lambda r: r[0]),
     Column("Value", lambda r: r[1]),
@@ -105,8 +118,15 @@ class AccessView(QWidget):
         self.grid_filter.textChanged.connect(self._filter_modules)
         self.grid_view = make_table(grid_box, self.grid_proxy)
         self.grid_note = NoteLabel("", grid_box)
+        #: Stops reading each module's rights; the grid then shows those read so far.
+        self.stop_button = QPushButton("Stop", grid_box)
+        self.stop_button.setToolTip("Stop reading each module's rights; show those read so far")
+        self.stop_button.hide()
+        self.stop_button.clicked.connect(self.stop_filling)
+        self._filling: asyncio.Task[None] | None = None
         grid_lay = QVBoxLayout(grid_box)
         grid_lay.addWidget(self.grid_note)
+        grid_lay.addWidget(self.stop_button)
         grid_lay.addWidget(self.grid_filter)
         grid_lay.addWidget(self.grid_view, 1)
 
@@ -129,6 +149,8 @@ class AccessView(QWidget):
         self.runs.start("load", self._load(), label="Loading access rights")
 
     async def _load(self) -> None:
+        if isinstance(self.backend, FillsAccess):
+            await self._fill(self.backend)
         self.status.info("Asking the CRM who is signed in…")
         try:
             user: UserInfo | None = await self.backend.me()
@@ -138,6 +160,31 @@ class AccessView(QWidget):
         modules = await self.backend.modules()
         self.show_access(user, modules)
         self.status.info("")
+
+    async def _fill(self, backend: FillsAccess) -> None:
+        """Every module's rights before the grid is drawn, with progress and Stop."""
+
+        def progress(done: int, total: int) -> None:
+            if total:
+                self.status.info(f"Reading each module's rights: {done} of {total}…")
+
+        self._filling = asyncio.ensure_future(backend.fill_access(progress))
+        self.stop_button.show()
+        try:
+            await asyncio.shield(self._filling)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                self._filling.cancel()  # the whole load is cancelled (view closed, reload)
+                raise
+            # Stop: the modules not read yet are left out of the grid.
+        finally:
+            self._filling = None
+            self.stop_button.hide()
+
+    def stop_filling(self) -> None:
+        if self._filling is not None:
+            self._filling.cancel()
 
     def show_access(self, user: UserInfo | None, modules: list[ModuleInfo]) -> None:
         self.user = user
