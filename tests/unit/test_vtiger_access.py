@@ -3,6 +3,7 @@ deleteable / retrieveable flags (real capture, a scripted restricted user, the d
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from crmdesk.backends import open_backend
 from crmdesk.backends.transport import Transport
 from crmdesk.backends.vtiger import wire
-from crmdesk.backends.vtiger.backend import VtigerBackend
+from crmdesk.backends.vtiger.backend import EDITION_LIMIT_SERVICES, VtigerBackend
 from crmdesk.core.connection import ConnectionProfile, Secrets
 from crmdesk.demo.server import DemoServer
 
@@ -174,3 +175,59 @@ async def test_demo_access_grid_is_filled(demo_server: DemoServer, flavour: str)
         assert sorted(described) == sorted(entity)
     finally:
         await be.close()
+
+
+async def test_me_asks_the_edition_limits_together_once_the_first_answers() -> None:
+    """Cloud REST: the first limit alone (does the server have the call?), then the others at
+    once (me() is on the first screen's path); one refused is left out, the order kept."""
+    in_flight = peak = 0
+    asked: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        if not request.url.path.endswith("/editionLimits"):
+            return _restricted(request)
+        service = request.url.params["serviceName"]
+        asked.append(service)
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        if service == "WORKFLOW_LIMIT":
+            error = {
+                "code": "ACCESS_DENIED",
+                "message": "Permission to perform the operation is denied",
+            }
+            return httpx.Response(200, json={"success": False, "error": error})
+        return httpx.Response(200, json={"success": True, "result": {"limit": f"{len(asked)}"}})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    profile = ConnectionProfile("t", "vtiger", "http://vt.test", auth="rest", username="sales")
+    b = VtigerBackend(profile, Secrets(access_key="k"), Transport(client, backoff=0))
+    await b.connect()
+    user = await b.me()
+    await b.close()
+    assert asked[0] == "DOCUMENT_UPLOAD_FILE_LIMIT"
+    assert sorted(asked) == sorted(EDITION_LIMIT_SERVICES)
+    assert peak == len(EDITION_LIMIT_SERVICES) - 1
+    shown = [k.removeprefix("Edition limit ") for k in user.extra if k.startswith("Edition")]
+    assert shown == [s for s in EDITION_LIMIT_SERVICES if s != "WORKFLOW_LIMIT"]
+    assert user.extra["Edition limit DOCUMENT_UPLOAD_FILE_LIMIT"] == "1"
+
+
+async def test_no_edition_limits_when_the_first_is_refused() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/editionLimits"):
+            asked.append(request.url.params["serviceName"])
+        return _restricted(request)  # editionLimits: a 500 HTML page
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    profile = ConnectionProfile("t", "vtiger", "http://vt.test", auth="rest", username="sales")
+    b = VtigerBackend(profile, Secrets(access_key="k"), Transport(client, backoff=0))
+    await b.connect()
+    user = await b.me()
+    await b.close()
+    assert asked == ["DOCUMENT_UPLOAD_FILE_LIMIT"]
+    assert not [k for k in user.extra if k.startswith("Edition")]

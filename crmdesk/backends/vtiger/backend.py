@@ -561,17 +561,27 @@ class VtigerBackend(Backend):
         ``editionLimits`` is Cloud-only: where the server lacks it (webservice.php of
         the open-source edition) the answer is an empty list, never an error.
         """
-        found: list[tuple[str, str]] = []
-        for service in EDITION_LIMIT_SERVICES:
+        first, *rest = EDITION_LIMIT_SERVICES
+        try:
+            answer = await self.edition_limit(first)
+        except CrmError as exc:
+            log.debug("no edition limit %s: %s", first, exc.message)
+            return []  # the first one failed: the server has no such call
+
+        async def one(service: str) -> dict[str, str] | None:
             try:
-                answer = await self.edition_limit(service)
+                return await self.edition_limit(service)
             except CrmError as exc:
                 log.debug("no edition limit %s: %s", service, exc.message)
-                if not found:
-                    return []  # the first one failed: the server has no such call
-                continue
-            found.append((service, answer.get("limit", "") or json.dumps(answer)))
-        return found
+                return None
+
+        # The server has the call: ask for the others together (they are on me()'s path).
+        answers = [answer, *await asyncio.gather(*(one(s) for s in rest))]
+        return [
+            (service, a.get("limit", "") or json.dumps(a))
+            for service, a in zip(EDITION_LIMIT_SERVICES, answers, strict=True)
+            if a is not None
+        ]
 
     # -- records ---------------------------------------------------------------------------
 
