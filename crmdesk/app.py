@@ -60,7 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The first argument that makes this executable serve the demo CRM as a child process of
+#: ``crmdesk --demo`` (see :func:`crmdesk.demo.process.child_command`): a frozen bundle has no
+#: ``python -m``, so the bundle's own executable is started with it.
+DEMO_SERVE = "--demo-serve"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    rest = list(sys.argv[1:] if argv is None else argv)
+    if rest[:1] == [DEMO_SERVE]:
+        from crmdesk.demo.process import main as serve_demo
+
+        return serve_demo(rest[1:])
     args = build_parser().parse_args(argv)
     if args.demo is not None and args.demo not in LABELS:
         print(

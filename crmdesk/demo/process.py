@@ -84,11 +84,8 @@ class DemoProcess:
 
     def start(self, timeout: float = 60.0) -> DemoProcess:
         """Start the child and wait until it serves (it generates its data set first)."""
-        command = [sys.executable, "-m", "crmdesk.demo.process"]
-        if self._dialects is not None:
-            command += ["--dialects", ",".join(self._dialects)]
         child = subprocess.Popen(
-            command,
+            child_command(self._dialects),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -220,6 +217,19 @@ class DemoProcess:
         if answer.get("error"):
             raise DemoProcessError(f"the demo CRM process refused: {answer['error']}")
         return answer
+
+
+def child_command(dialects: tuple[str, ...] | None = None) -> list[str]:
+    """How to start the child: ``python -m crmdesk.demo.process``, or, in a frozen bundle
+    (PyInstaller: no ``-m``), the bundle's own executable with ``--demo-serve``
+    (:data:`crmdesk.app.DEMO_SERVE`, routed by :func:`crmdesk.app.main`)."""
+    if getattr(sys, "frozen", False):
+        command = [sys.executable, "--demo-serve"]
+    else:
+        command = [sys.executable, "-m", "crmdesk.demo.process"]
+    if dialects is not None:
+        command += ["--dialects", ",".join(dialects)]
+    return command
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:

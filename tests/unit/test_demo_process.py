@@ -125,3 +125,39 @@ def test_the_module_runs_as_a_script() -> None:
         check=True,
     )
     assert "DemoProcess protocol" in done.stdout
+
+
+def test_a_frozen_bundle_starts_itself_with_the_serve_flag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyInstaller bundles have no ``python -m``: the app's own entry routes the flag."""
+    from crmdesk.app import DEMO_SERVE
+    from crmdesk.demo.process import child_command
+
+    assert child_command(("vtiger",)) == [
+        sys.executable, "-m", "crmdesk.demo.process", "--dialects", "vtiger"
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert child_command() == [sys.executable, DEMO_SERVE]
+
+
+def test_the_app_entry_serves_the_demo_behind_the_flag() -> None:
+    """What a frozen bundle runs (``crmdesk --demo-serve``), here through ``python -m crmdesk``."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "crmdesk", "--demo-serve", "--dialects", "espocrm"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdin is not None
+        hello = json.loads(child.stdout.readline())
+        assert hello["dialects"] == ["espocrm"]
+        resp = httpx.get(f"http://127.0.0.1:{hello['port']}/espocrm/api/v1/App/user", timeout=10)
+        assert resp.status_code == 401  # a real EspoCRM answer: no credentials sent
+        child.stdin.close()
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
