@@ -384,7 +384,7 @@ def test_admin_views_from_the_tools_menu(
         # Tools → Access: the demo admin, and a ✓ for what they may do.
         access = tools_view(win, "admin.access", AccessView)
         assert access.windowTitle().endswith(title_end)
-        aio.wait_until(lambda: access.user is not None, timeout=20)
+        aio.wait_until(lambda: access.grid_ready, timeout=20)
         user = form_pairs(access.user_form)
         assert user["User name"] == demo_server.credentials.username
         assert user["Administrator"] == "yes"

@@ -1,5 +1,6 @@
 """Vtiger's Access grid over the demo (real loopback HTTP): connecting and ``me()`` leave the
-modules undescribed, the grid reads every module's rights itself (with Stop)."""
+modules undescribed, the grid reads every module's rights itself (with Stop), and the user
+section is shown as soon as ``me()`` answers, before that pass ends."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from helpers.admin_util import collect_garbage, until
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtWidgets import QFormLayout, QLabel
 from pytestqt.qtbot import QtBot
 
 from crmdesk.backends import open_backend
@@ -29,6 +31,20 @@ def _main_thread_gc() -> Iterator[None]:
 
 def modules_shown(model: QAbstractItemModel) -> set[str]:
     return {str(model.index(r, 0).data()) for r in range(model.rowCount())}
+
+
+def form_pairs(view: AccessView) -> dict[str, str]:
+    """The "Signed in as" form as label → value."""
+    form = view.user_form
+    out: dict[str, str] = {}
+    for r in range(1, form.rowCount()):
+        label = form.itemAt(r, QFormLayout.ItemRole.LabelRole)
+        field = form.itemAt(r, QFormLayout.ItemRole.FieldRole)
+        if label is not None and field is not None:
+            lw, fw = label.widget(), field.widget()
+            if isinstance(lw, QLabel) and isinstance(fw, QLabel):
+                out[lw.text()] = fw.text()
+    return out
 
 
 def cell(model: QAbstractItemModel, module: str, action: str) -> str:
@@ -57,7 +73,8 @@ def test_grid_shows_every_module_s_rights(
             view = AccessView(be)
             qtbot.addWidget(view)
             view.show()
-            await until(lambda: view.user is not None, within=20, what="access loaded")
+            await until(lambda: view.grid_ready, within=20, what="access loaded")
+            assert view.user is not None
             entity = {m.name for m in await be.modules() if m.entity}
             assert len(entity) > 1
             assert modules_shown(view.grid_proxy) == entity
@@ -89,8 +106,15 @@ def test_stop_shows_the_rights_read_so_far(
             view.show()
             await until(lambda: view.stop_button.isVisible(), within=10, what="the full pass")
             await until(lambda: "Reading each module" in view.status.text(), within=10)
+            # The user section is there already; the grid waits for the pass.
+            assert view.user is not None
+            assert not view.grid_ready
+            assert modules_shown(view.grid_proxy) == set()
+            shown = form_pairs(view)
+            assert shown["User name"] == demo_server.credentials.username
+            assert shown["Administrator"] == "yes"
             view.stop_button.click()
-            await until(lambda: view.user is not None, within=10, what="access after Stop")
+            await until(lambda: view.grid_ready, within=10, what="access after Stop")
             assert modules_shown(view.grid_proxy) == {"Contacts"}
             assert not view.status.is_error
             assert view.stop_button.isHidden()

@@ -231,3 +231,56 @@ async def test_no_edition_limits_when_the_first_is_refused() -> None:
     await b.close()
     assert asked == ["DOCUMENT_UPLOAD_FILE_LIMIT"]
     assert not [k for k in user.extra if k.startswith("Edition")]
+
+
+def _operations(be: object) -> list[str]:
+    """Every operation ``be`` sends from now on, in order, by an event hook on its client."""
+    assert isinstance(be, VtigerBackend)
+    sent: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        params = dict(request.url.params)
+        if request.method == "POST":
+            params.update({k: v[0] for k, v in parse_qs(request.content.decode()).items()})
+        sent.append(params.get("operation") or request.url.path.rsplit("/", 1)[1])
+
+    be.transport.client.event_hooks["request"].append(hook)
+    return sent
+
+
+async def test_demo_me_costs_no_request_on_webservice(demo_server: DemoServer) -> None:
+    """webservice.php: the login answer is the user's profile, so me() sends nothing (it
+    used to send editionLimits, a Cloud-only call that always fails there); REST asks `me`
+    and the limits once.  Both flavours describe the same user."""
+    users = {}
+    for flavour in ("webservice", "rest"):
+        be = open_backend(
+            demo_server.profile("vtiger", flavour), demo_server.secrets("vtiger", flavour)
+        )
+        sent = _operations(be)
+        await be.connect()
+        try:
+            signed_in = list(sent)
+            users[flavour] = await be.me()
+            first = sent[len(signed_in) :]
+            assert await be.me() == users[flavour]
+            again = sent[len(signed_in) + len(first) :]
+        finally:
+            await be.close()
+        if flavour == "webservice":
+            assert signed_in == ["getchallenge", "login"]
+            assert first == []
+        else:
+            assert signed_in == ["me"]
+            assert first == ["editionLimits"] * len(EDITION_LIMIT_SERVICES)
+        assert again == []
+    ws, rest = users["webservice"], users["rest"]
+    assert ws.user_name == rest.user_name == demo_server.credentials.username
+    assert ws.id == rest.id
+    assert ws.display_name == rest.display_name
+    assert ws.display_name != ws.user_name  # first and last name came with the login
+    assert ws.email == rest.email != ""
+    assert ws.is_admin is rest.is_admin is True
+    assert "sessionName" not in ws.extra
+    assert not [k for k in ws.extra if k.startswith("Edition")]
+    assert rest.extra["Edition limit STORAGE"] == "5GB"

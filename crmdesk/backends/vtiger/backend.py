@@ -197,8 +197,9 @@ class VtigerBackend(Backend):
         self.access_key = secrets.get("access_key") or secrets.get("accesskey") or ""
         register_secret(self.access_key)
         self.session: str | None = None
+        #: The user as the login answer (webservice) or ``me`` (REST) described them.
         self._user: UserInfo | None = None
-        #: ``editionLimits`` answers, asked once with the first ``me()``.
+        #: ``editionLimits`` answers, asked once with the first ``me()`` (Cloud only).
         self._limits: list[tuple[str, str]] | None = None
         self._login_lock = asyncio.Lock()
         self._modules: list[ModuleInfo] | None = None
@@ -543,24 +544,32 @@ class VtigerBackend(Backend):
         return dataclasses.replace(user, access=dict(self._access))
 
     async def _me(self) -> UserInfo:
+        """webservice: the login answer's profile, no request (signing in only when not
+        signed in yet); REST: ``me`` once, then the edition limits once."""
         if self._user is None:
             if self.flavour == "webservice":
                 await self.relogin(self.session)
             else:
                 self._user = wire.parse_user(await self._call("me"))
-        assert self._user is not None
         if self._limits is None:
             self._limits = await self.edition_limits()
-            extra = {f"Edition limit {k}": v for k, v in self._limits}
-            self._user = dataclasses.replace(self._user, extra={**self._user.extra, **extra})
-        return self._user
+        user = self._user
+        assert user is not None
+        if not self._limits:
+            return user
+        # Kept apart from _user, which a new sign-in replaces.
+        extra = {f"Edition limit {k}": v for k, v in self._limits}
+        return dataclasses.replace(user, extra={**user.extra, **extra})
 
     async def edition_limits(self) -> list[tuple[str, str]]:
         """The Cloud edition's limits (service name, limit) for the Access view.
 
-        ``editionLimits`` is Cloud-only: where the server lacks it (webservice.php of
-        the open-source edition) the answer is an empty list, never an error.
+        ``editionLimits`` is Cloud-only: where the server lacks it the answer is an empty
+        list, never an error.  webservice.php (open source) is not asked at all: it has no
+        Cloud extra and answers each with HTTP 500 (the ``cloudonly_*`` captures).
         """
+        if self.flavour == "webservice":
+            return []
         first, *rest = EDITION_LIMIT_SERVICES
         try:
             answer = await self.edition_limit(first)

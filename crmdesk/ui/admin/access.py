@@ -91,7 +91,10 @@ class AccessView(QWidget):
         self.backend = backend
         self.status = StatusLine(self)
         self.runs = Runs(self, runner, self.status)
+        #: Set as soon as ``me()`` answers (the user section is then shown).
         self.user: UserInfo | None = None
+        #: True once the per-module grid of the last load is drawn.
+        self.grid_ready = False
         self.action_names: list[str] = []
 
         self.user_box = QGroupBox("Signed in as", self)
@@ -146,20 +149,28 @@ class AccessView(QWidget):
             self.reload()
 
     def reload(self) -> None:
+        self.grid_ready = False
         self.runs.start("load", self._load(), label="Loading access rights")
 
     async def _load(self) -> None:
-        if isinstance(self.backend, FillsAccess):
-            await self._fill(self.backend)
         self.status.info("Asking the CRM who is signed in…")
-        try:
-            user: UserInfo | None = await self.backend.me()
-        except Unsupported as exc:
-            user = None
-            self.user_note.show_text(exc.message)
+        user = await self._me()
+        if isinstance(self.backend, FillsAccess):
+            # The user section now; the grid when every module's rights are read.
+            self.show_user(user)
+            await self._fill(self.backend)
+            if user is not None:
+                user = await self.backend.me()  # now with the rights read by the pass
         modules = await self.backend.modules()
         self.show_access(user, modules)
         self.status.info("")
+
+    async def _me(self) -> UserInfo | None:
+        try:
+            return await self.backend.me()
+        except Unsupported as exc:
+            self.user_note.show_text(exc.message)
+            return None
 
     async def _fill(self, backend: FillsAccess) -> None:
         """Every module's rights before the grid is drawn, with progress and Stop."""
@@ -187,6 +198,11 @@ class AccessView(QWidget):
             self._filling.cancel()
 
     def show_access(self, user: UserInfo | None, modules: list[ModuleInfo]) -> None:
+        self.show_user(user)
+        self.show_grid(user.access if user else {}, modules)
+
+    def show_user(self, user: UserInfo | None) -> None:
+        """The "Signed in as" form and the user's extra properties."""
         self.user = user
         while self.user_form.rowCount() > 1:
             self.user_form.removeRow(1)
@@ -209,7 +225,12 @@ class AccessView(QWidget):
                     self.user_form.addRow(plain_label(label, self.user_box), field)
             self.extra_model.set_rows(sorted(user.extra.items()))
             self.extra_view.resizeColumnsToContents()
-        rows = access_rows(user.access if user else {}, modules)
+
+    def show_grid(
+        self, user_access: Mapping[str, frozenset[str]], modules: list[ModuleInfo]
+    ) -> None:
+        """The module × action grid."""
+        rows = access_rows(user_access, modules)
         self.action_names = ordered_actions(a for _, acts in rows for a in acts)
         model: RowsModel[AccessRow] = RowsModel(self._columns(self.action_names), self)
         model.set_background(self._cell_color)
@@ -220,6 +241,7 @@ class AccessView(QWidget):
         old.deleteLater()
         self.grid_view.resizeColumnsToContents()
         self.grid_note.show_text("" if rows else NO_ACL_NOTE)
+        self.grid_ready = True
 
     def _filter_modules(self, text: str) -> None:
         self.grid_proxy.setFilterKeyColumn(0)
