@@ -7,6 +7,7 @@ another client changed or deleted the record, or while the network is down.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import ClassVar
@@ -20,7 +21,7 @@ from crmdesk.core.backend import Capabilities
 from crmdesk.core.errors import Conflict, CrmError, Unavailable
 from crmdesk.core.records import Record, Value, Version
 from crmdesk.ui.forms.editors import EditorContext, LineEditor
-from crmdesk.ui.forms.pane import RecordPane
+from crmdesk.ui.forms.pane import Choice, RecordPane
 from crmdesk.ui.operations import Operations
 from crmdesk.ui.tasks import TaskRunner
 
@@ -165,3 +166,62 @@ def test_a_reread_that_fails_shows_why_and_offers_retry(
         "Quito",
         "+1 555 9999",
     )
+
+
+class SlowRereadBackend(BareConflictBackend):
+    """Holds the pane's reread of ``RID`` after the conflict until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conflicted = False
+        self.release: asyncio.Event | None = None
+
+    async def update(
+        self,
+        module: str,
+        record_id: str,
+        changes: Mapping[str, Value],
+        expected_version: Version | None = None,
+    ) -> Record:
+        try:
+            return await super().update(module, record_id, changes, expected_version)
+        except Conflict:
+            self.conflicted = True
+            raise
+
+    async def get(self, module: str, record_id: str) -> Record:
+        if record_id == RID and self.conflicted and self.release is not None:
+            await self.release.wait()
+        return await super().get(module, record_id)
+
+
+def test_a_reread_that_ends_after_the_user_moved_on_saves_nothing(
+    qtbot: QtBot, aio: AsyncDriver, runner: TaskRunner
+) -> None:
+    """The user discards the edit and opens another record while the pane rereads after a
+    conflict: the late reread neither saves the discarded edit nor touches the new form."""
+    backend = SlowRereadBackend()
+    ops = Operations(backend, runner)
+    pane = RecordPane(ops, EditorContext())
+    qtbot.addWidget(pane)
+    pane.show()
+    mdef = aio.run(backend.describe("Accounts"))
+    pane.show_record(mdef, aio.run(backend.get("Accounts", RID)))
+    backend.their_change = {"phone_office": "+1 555 9999"}  # another field: a silent merge
+    backend.other_client_acts()
+    backend.release = asyncio.Event()
+    edit(pane, "billing_address_city", "Lima")
+    pane.save()
+    aio.wait_until(lambda: backend.conflicted, timeout=10)
+    other = "acc-00003"
+    pane.ask = lambda _text: Choice.DISCARD
+    pane.open_record("Accounts", other)
+    aio.wait_until(lambda: pane.record_id == other, timeout=10)
+    backend.release.set()
+    aio.wait_until(lambda: not runner.busy(), timeout=10)
+    assert aio.run(backend.get("Accounts", RID)).get("billing_address_city") != "Lima"
+    assert pane.record_id == other
+    assert pane.form.original is not None
+    assert pane.form.original.id == other
+    assert not pane.dirty
+    runner.cancel_all()

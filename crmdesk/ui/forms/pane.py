@@ -389,18 +389,31 @@ class RecordPane(QWidget):
         deleted (say so, plainly) from another failure (show that one)."""
 
         def failed(again: BaseException) -> None:
-            if isinstance(again, NotFound):
+            if not self._still_editing(original):
+                self._busy(False)
+            elif isinstance(again, NotFound):
                 self._gone(mdef)
             else:
                 self._save_failed(exc)
 
+        def found(_record: Record) -> None:
+            if self._still_editing(original):
+                self._save_failed(exc)
+            else:
+                self._busy(False)
+
         self.ops.start(
             f"reread:{mdef.name}:{original.id}",
             self.ops.backend.get(mdef.name, original.id),
-            success=lambda _record: self._save_failed(exc),
+            success=found,
             failure=failed,
             label="Checking the record is still there",
         )
+
+    def _still_editing(self, original: Record) -> bool:
+        """The form still holds the edit of ``original`` a reread was started for (the user
+        may have discarded it, or opened another record, while the reread ran)."""
+        return self.form.original is original and self.form.dirty
 
     def _gone(self, mdef: ModuleDef) -> None:
         """The record is no longer on the server: keep the edit, say what happened; a retry
@@ -460,15 +473,21 @@ class RecordPane(QWidget):
         if current is None:
 
             def failed(again: BaseException) -> None:
+                if not self._still_editing(original):
+                    return
                 if isinstance(again, NotFound):
                     self._gone(mdef)
                 else:
                     self._save_failed(again)
 
+            def reread(record: Record) -> None:
+                if self._still_editing(original):
+                    self._resolve(mdef, original, changes, record)
+
             self.ops.start(
                 f"reread:{mdef.name}:{original.id}",
                 self.ops.backend.get(mdef.name, original.id),
-                success=lambda record: self._resolve(mdef, original, changes, record),
+                success=reread,
                 failure=failed,
                 label="Reading the server's version",
             )
