@@ -169,12 +169,12 @@ def test_a_reread_that_fails_shows_why_and_offers_retry(
 
 
 class SlowRereadBackend(BareConflictBackend):
-    """Holds the pane's reread of ``RID`` after the conflict until ``release`` is set."""
+    """Holds the pane's reread of ``RID`` after the conflict until ``reread_gate`` is set."""
 
     def __init__(self) -> None:
         super().__init__()
         self.conflicted = False
-        self.release: asyncio.Event | None = None
+        self.reread_gate: asyncio.Event | None = None
 
     async def update(
         self,
@@ -190,8 +190,8 @@ class SlowRereadBackend(BareConflictBackend):
             raise
 
     async def get(self, module: str, record_id: str) -> Record:
-        if record_id == RID and self.conflicted and self.release is not None:
-            await self.release.wait()
+        if record_id == RID and self.conflicted and self.reread_gate is not None:
+            await self.reread_gate.wait()
         return await super().get(module, record_id)
 
 
@@ -209,7 +209,7 @@ def test_a_reread_that_ends_after_the_user_moved_on_saves_nothing(
     pane.show_record(mdef, aio.run(backend.get("Accounts", RID)))
     backend.their_change = {"phone_office": "+1 555 9999"}  # another field: a silent merge
     backend.other_client_acts()
-    backend.release = asyncio.Event()
+    backend.reread_gate = asyncio.Event()
     edit(pane, "billing_address_city", "Lima")
     pane.save()
     aio.wait_until(lambda: backend.conflicted, timeout=10)
@@ -217,7 +217,7 @@ def test_a_reread_that_ends_after_the_user_moved_on_saves_nothing(
     pane.ask = lambda _text: Choice.DISCARD
     pane.open_record("Accounts", other)
     aio.wait_until(lambda: pane.record_id == other, timeout=10)
-    backend.release.set()
+    backend.reread_gate.set()
     aio.wait_until(lambda: not runner.busy(), timeout=10)
     assert aio.run(backend.get("Accounts", RID)).get("billing_address_city") != "Lima"
     assert pane.record_id == other
