@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from asyncio.tasks import _enter_task, _leave_task
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Signal
@@ -22,6 +21,27 @@ from crmdesk.core.errors import Cancelled
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+_TaskSwitch = Callable[[asyncio.AbstractEventLoop, "asyncio.Task[Any]"], None]
+
+
+def _task_switches() -> tuple[_TaskSwitch, _TaskSwitch] | None:
+    """asyncio's private current-task switches, or None where this Python lacks them.
+
+    They are what the loop itself calls around each step of a task (3.11 to 3.14 have
+    them); without them :func:`start_eagerly` falls back to a plain task.
+    """
+    try:
+        from asyncio import tasks
+    except ImportError:  # pragma: no cover - asyncio always has it
+        return None
+    enter, leave = getattr(tasks, "_enter_task", None), getattr(tasks, "_leave_task", None)
+    if not callable(enter) or not callable(leave):
+        return None
+    return enter, leave
+
+
+_SWITCHES = _task_switches()
 
 
 class ErrorSink(Protocol):
@@ -151,6 +171,9 @@ def start_eagerly(aw: Awaitable[T]) -> asyncio.Future[T]:
     loop = asyncio.get_running_loop()
     if not isinstance(aw, Coroutine):
         return asyncio.ensure_future(aw)  # a future already runs; nothing to start early
+    if _SWITCHES is None:  # a Python without the switches: started by the loop, later
+        return loop.create_task(aw)
+    _enter_task, _leave_task = _SWITCHES
     coro: Coroutine[Any, Any, T] = aw
     ctx = contextvars.copy_context()
     rest = _Rest(coro)

@@ -96,6 +96,35 @@ def test_cancelling_before_the_loop_ran_it_cancels_the_started_coroutine(
     assert gate.cancelled()  # what it waited on is given up, as Task.cancel does
 
 
+def test_without_asyncio_task_switches_the_start_is_a_plain_task(
+    aio: AsyncDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Python whose asyncio lacks the private switches still loads: later, not wrong."""
+    import crmdesk.ui.tasks as tasks
+
+    monkeypatch.setattr(tasks, "_SWITCHES", None)
+    steps: list[str] = []
+
+    async def work() -> str:
+        steps.append("ran")
+        return "page"
+
+    task = start_eagerly(work())
+    assert steps == []  # not stepped in the caller: the loop starts it
+
+    async def wait() -> str:
+        return await task
+
+    assert aio.run(wait()) == "page"
+    assert steps == ["ran"]
+
+
+def test_this_python_has_the_switches_the_eager_start_needs() -> None:
+    import crmdesk.ui.tasks as tasks
+
+    assert tasks._SWITCHES is not None  # else the first page would no longer leave early
+
+
 def test_httpx_request_is_on_the_wire_before_the_loop_runs(aio: AsyncDriver) -> None:
     """A raw loopback server in a thread reads the request while the loop is blocked: only
     an eager start can have written it.  (The connection is open already, as a signed-in
