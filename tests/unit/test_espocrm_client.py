@@ -262,3 +262,28 @@ def test_query_strings_the_demo_parses(demo_server: DemoServer) -> None:
     )
     assert bad.status_code == 400
     assert bad.headers["X-Status-Reason"] == "Bad where item 'in'."
+
+
+def test_link_labels_fall_back_to_field_labels_then_words() -> None:
+    from crmdesk.backends.espocrm.metadata import link_defs
+
+    metadata = {
+        "entityDefs": {
+            "Account": {
+                "links": {
+                    "contacts": {"type": "hasMany", "entity": "Contact"},
+                    "assignedUser": {"type": "belongsTo", "entity": "User"},
+                    "billingPartner": {"type": "belongsTo", "entity": "Account"},
+                }
+            }
+        }
+    }
+    i18n = {
+        "Global": {"links": {"contacts": "Contacts"}, "fields": {"assignedUser": "Assigned User"}}
+    }
+    labels = {link.name: link.label for link in link_defs("Account", metadata, i18n)}
+    assert labels == {
+        "contacts": "Contacts",
+        "assignedUser": "Assigned User",  # no link label: the field's
+        "billingPartner": "Billing partner",  # neither: words, never the raw name
+    }

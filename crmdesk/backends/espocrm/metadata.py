@@ -395,7 +395,11 @@ def link_defs(
             "hasOne",
         ):
             continue
-        label = _dig(i18n, scope, "links", name) or _dig(i18n, "Global", "links", name) or name
+        label = (
+            _dig(i18n, scope, "links", name)
+            or _dig(i18n, "Global", "links", name)
+            or field_label(i18n, scope, name)  # a belongs-to link is also a field; else words
+        )
         card = Cardinality.ONE if kind in ("belongsTo", "hasOne") else Cardinality.MANY
         out.append(
             LinkDef(
