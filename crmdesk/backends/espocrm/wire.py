@@ -64,6 +64,12 @@ VALIDATION_MESSAGES = {
     "noEmptyString": "The value must not be empty.",
 }
 
+#: Seed 002, "403 Forbidden": no access to a specific record or action; data/logs says more.
+ADVICE_403 = (
+    "The signed-in user's role gives no access to this record or action. Ask an "
+    "administrator to grant it (Administration > Roles); the CRM's data/logs say more."
+)
+
 SERVER_500_ADVICE = (
     "EspoCRM gave no reason. It answers 500 to malformed requests too (an unknown link name, "
     "a link field in the column list, invalid JSON); retry, and if it keeps failing an "
@@ -190,6 +196,7 @@ def error_for(
             )
         return PermissionDenied(
             f"EspoCRM denied access{where}: {reason or 'no reason given'}",
+            advice=ADVICE_403,
             status=status,
             detail=detail,
         )
