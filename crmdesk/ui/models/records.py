@@ -238,6 +238,11 @@ class RecordTableModel(QAbstractTableModel):
     def columns(self) -> tuple[FieldDef, ...]:
         return self._columns
 
+    def fresh_loader(self) -> Loader | None:
+        """A new loader of the shown list (its module, filter and sort) from the first
+        page, for reading it apart from the table (an export); None when nothing is shown."""
+        return self._make_loader(self._sort) if self._make_loader is not None else None
+
     @property
     def sort_keys(self) -> tuple[SortKey, ...]:
         return self._sort
