@@ -71,6 +71,8 @@ SUGAR_PLATFORM_HELP = (
     "platforms: an administrator adds it under Admin → Configure API Platforms."
 )
 
+SUGAR_VERSION_HELP = "The API's /rest/<version>: v11_4 (Sugar 9+) by default, v11 for older ones."
+
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec(
         "suitecrm",
@@ -151,6 +153,14 @@ METHODS: tuple[MethodSpec, ...] = (
                 Where.OPTION,
                 default="crmdesk",
                 help=SUGAR_PLATFORM_HELP,
+            ),
+            FieldSpec(
+                "api_version",
+                "API version",
+                Where.OPTION,
+                required=False,
+                default="v11_4",
+                help=SUGAR_VERSION_HELP,
             ),
         ),
     ),
