@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.admin_util import collect_garbage
+from helpers.admin_util import collect_garbage, until
 from helpers.demo_window import demo_window
 from helpers.memory_keyring import MemoryKeyring, use_keyring
 from helpers.qasync_loop import AsyncDriver
@@ -24,12 +24,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from crmdesk.backends import open_backend
+from crmdesk.core.backend import Backend
 from crmdesk.core.query import Query
 from crmdesk.core.records import PageRequest
 from crmdesk.demo.server import DemoServer
 from crmdesk.storage.connections import ConnectionStore
 from crmdesk.storage.profiles import ProfileStore
 from crmdesk.storage.secrets import SecretStore
+from crmdesk.ui.admin.console import ApiConsole
 from crmdesk.ui.connect import ConnectDialog
 from crmdesk.ui.connections import Connection
 from crmdesk.ui.main_window import MainWindow
@@ -177,3 +180,45 @@ def test_vtiger_email_search_uses_the_lookup_call(
     dlg.box.setText(" " + email)
     aio.wait_until(lambda: any(r.id == target.id for r in dlg.refs), timeout=20)
     assert ws.records.rowCount() > 0
+
+
+# -- SuiteCRM: custom endpoints from the API console (Tools → API console) -------------------
+def test_suitecrm_console_calls_a_custom_endpoint_under_any_prefix(
+    qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer
+) -> None:
+    """Seed 000: custom endpoints live under /Api/V8/… next to the standard ones, with the
+    same OAuth2 token; SuiteCRM 8 puts everything under /legacy.  The console takes the
+    path as typed (with or without /legacy/Api) and sends it with the session's token.  The
+    demo's own extension route ``V8/crmdesk/vardefs/{module}`` stands for a custom one."""
+
+    async def body(backend: Backend) -> None:
+        view = ApiConsole(backend)
+        qtbot.addWidget(view)
+        for n, path in enumerate(
+            ("/legacy/Api/V8/crmdesk/vardefs/Accounts", "V8/crmdesk/vardefs/Accounts"), 1
+        ):
+            view.path.setText(path)
+            view.send()
+            sent = n
+
+            def answered() -> bool:
+                return len(view.history) == sent  # noqa: B023 (awaited in this iteration)
+
+            await until(answered, within=15, what=path)
+            assert view.response_line.text().startswith("200"), view.raw.text()[:200]
+            assert view.tree.model.rowCount() > 0
+        # A custom route this server lacks is an answer to read, not a crash.
+        view.path.setText("V8/custom/commissions")
+        view.send()
+        await until(lambda: len(view.history) == 3, within=15, what="404")
+        assert view.response_line.text().startswith("404")
+
+    async def run() -> None:
+        backend = open_backend(demo_server.profile("suitecrm"), demo_server.secrets("suitecrm"))
+        await backend.connect()
+        try:
+            await body(backend)
+        finally:
+            await backend.close()
+
+    aio.run(run(), timeout=60)
