@@ -21,6 +21,25 @@ class Version:
     token: str
 
 
+@dataclass(frozen=True, slots=True)
+class FieldAccess:
+    """Fields of one record the signed-in user may not read or may not change.
+
+    Only what the CRM reported for this record (Sugar's ``_acl.fields``) beyond the
+    module's field rules, which :class:`~crmdesk.core.schema.FieldDef` already carries.
+    A field one may not read may not be changed either.
+    """
+
+    unreadable: frozenset[str] = frozenset()
+    read_only: frozenset[str] = frozenset()
+
+    def may_read(self, name: str) -> bool:
+        return name not in self.unreadable
+
+    def may_write(self, name: str) -> bool:
+        return name not in self.read_only and name not in self.unreadable
+
+
 @dataclass(slots=True)
 class Record:
     module: str
@@ -29,6 +48,8 @@ class Record:
     version: Version | None = None
     #: Actions the signed-in user may take on this record, when the CRM says (``edit``, ``delete``).
     access: frozenset[str] | None = None
+    #: Per-field limits on this record, when the CRM says any (None: the module's rules apply).
+    field_access: FieldAccess | None = None
 
     def get(self, name: str, default: Value = None) -> Value:
         return self.values.get(name, default)

@@ -96,6 +96,8 @@ class Section:
 
     label: str
     fields: tuple[str, ...]
+    #: The CRM shows it folded until the user opens it (Sugar's "Show more" panel).
+    collapsed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

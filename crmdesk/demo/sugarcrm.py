@@ -288,6 +288,23 @@ def _label_key(name: str) -> str:
     return "LBL_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
+#: Accounts whose ``_acl`` differs from the module's (a role's field rules, an owner-only
+#: action), keyed by the seeded number that ends the account's name, so the same records
+#: are restricted in every demo: one whose annual revenue may not be changed, one whose
+#: office phone may not even be read, one that may neither be changed nor deleted.
+#: The shape is Sugar's ``SugarBeanApiHelper::getBeanAcl`` (README §5): only the "no"s.
+RESTRICTED_ACCOUNTS: dict[str, dict[str, Any]] = {
+    "0012": {"fields": {"annual_revenue": {"write": "no", "create": "no"}}},
+    "0013": {
+        "fields": {
+            "annual_revenue": {"write": "no", "create": "no"},
+            "phone_office": {"read": "no", "write": "no", "create": "no"},
+        }
+    },
+    "0014": {"edit": "no", "delete": "no", "fields": {}},
+}
+
+
 class SugarApp:
     """The ASGI app (one per demo server)."""
 
@@ -300,6 +317,7 @@ class SugarApp:
         self._favorites: set[tuple[str, str, str]] = set()
         self._generation = 0
         self._meta_cache: tuple[int, dict[str, Any], dict[str, Any], str] | None = None
+        self._restricted: dict[str, str] | None = None
 
     # -- test hooks -----------------------------------------------------------------------
     def expire_tokens(self) -> None:
@@ -1169,9 +1187,11 @@ class SugarApp:
                 "_module": module,
             }
         want = None if fields is None else {*fields, "id", "date_modified"}
+        acl = self.record_acl(module, rid)
+        hidden = self._denied(acl, "read")  # Sugar leaves out what the user may not read
         out: dict[str, Any] = {"id": rid}
         for fd in mod.fields:
-            if fd.name == "id":
+            if fd.name == "id" or fd.name in hidden:
                 continue
             if want is None or fd.name in want:
                 out[fd.name] = self.value_out(module, fd, row.get(fd.name))
@@ -1202,9 +1222,59 @@ class SugarApp:
                 out["my_favorite"] = (user, module, rid) in self._favorites
         if want is not None and "locked_fields" in want:
             out["locked_fields"] = []
-        out["_acl"] = {"fields": {}}
+        out["_acl"] = acl
         out["_module"] = module
         return out
+
+    def restricted_accounts(self) -> dict[str, str]:
+        """Record id → number (a key of :data:`RESTRICTED_ACCOUNTS`), found once by name."""
+        with self._lock:
+            found = self._restricted
+        if found is None:
+            rows = self.store.list(
+                "Accounts",
+                st.or_(*(st.Cond("name", "like", f"% {n}") for n in RESTRICTED_ACCOUNTS)),
+                fields=["name"],
+            )
+            found = {}
+            for row in rows:
+                number = str(row.get("name") or "").rpartition(" ")[2]
+                if number in RESTRICTED_ACCOUNTS:
+                    found[str(row["id"])] = number
+            with self._lock:
+                self._restricted = found
+        return found
+
+    def record_acl(self, module: str, rid: str) -> dict[str, Any]:
+        """The record's ``_acl``: ``{"fields": {}}`` unless it is one of
+        :data:`RESTRICTED_ACCOUNTS`."""
+        number = self.restricted_accounts().get(rid) if module == "Accounts" else None
+        if number is None:
+            return {"fields": {}}
+        acl: dict[str, Any] = json.loads(json.dumps(RESTRICTED_ACCOUNTS[number]))
+        return acl
+
+    @staticmethod
+    def _denied(acl: Mapping[str, Any], right: str) -> set[str]:
+        """Fields the ``_acl`` says ``"<right>": "no"`` for."""
+        fields = acl.get("fields")
+        if not isinstance(fields, Mapping):
+            return set()
+        return {k for k, v in fields.items() if isinstance(v, Mapping) and v.get(right) == "no"}
+
+    def check_write(self, module: str, rid: str, body: Mapping[str, Any], action: str) -> None:
+        """403 as Sugar answers a write the record's ACL forbids (README §7, the sample's
+        notes): the whole action, or one field."""
+        acl = self.record_acl(module, rid)
+        if acl.get(action) == "no":
+            what = "save" if action == "edit" else action
+            raise ApiError(
+                403, "not_authorized", f'Not allowed to perform action "{what}" on this record'
+            )
+        for name in sorted(self._denied(acl, "write") & set(body)):
+            raise ApiError(
+                403, "not_authorized", f"Not allowed to edit field {name} in module: {module}"
+            )
 
     def load(self, module: str, rid: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
         row = self.store.get(module, rid, fields)
@@ -1681,6 +1751,7 @@ class SugarApp:
         if body.get("id") not in (None, rid):
             raise _invalid(f"Not allowed to change record id '{body['id']}' in the {module} module")
         current = self.load(module, rid)
+        self.check_write(module, rid, body, "edit")
         stamp = req.headers.get("x-timestamp")
         if stamp and module in LOCKING:
             try:
@@ -1738,6 +1809,8 @@ class SugarApp:
         return Answer(200, self.record_out(module, self.load(module, rid), user))
 
     def delete(self, user: str, module: str, rid: str) -> Answer:
+        if self.store.exists(module, rid):
+            self.check_write(module, rid, {}, "delete")
         if not self.store.delete(module, rid):
             raise ApiError(404, "not_found", f"Could not find record: {rid} in module: {module}")
         with self._lock:

@@ -18,7 +18,7 @@ from crmdesk.core.backend import Backend
 from crmdesk.core.records import Record
 from crmdesk.demo.server import DemoServer
 from crmdesk.ui.forms.editors import EditorContext, EnumEditor
-from crmdesk.ui.forms.form import RecordForm
+from crmdesk.ui.forms.form import RecordForm, SectionHeader
 from crmdesk.ui.forms.pane import RecordPane
 from crmdesk.ui.operations import Operations
 from crmdesk.ui.tasks import TaskRunner
@@ -73,7 +73,11 @@ def sections_shown(form: RecordForm) -> list[tuple[str, list[str]]]:
         widget, grid = item.widget(), item.layout()
         if isinstance(widget, QLabel):
             heading = widget.text()
-        elif isinstance(grid, QGridLayout):
+        elif isinstance(widget, SectionHeader):  # a folding section's header button
+            heading = widget.accessibleName()
+        elif widget is not None and isinstance(widget.layout(), QGridLayout):
+            grid = widget.layout()
+        if isinstance(grid, QGridLayout):
             fields = []
             for line in range(grid.rowCount()):
                 cell = grid.itemAtPosition(line, 1)

@@ -134,6 +134,7 @@ def test_stock_account_panels_become_sections_in_sugar_order() -> None:
                 "date_entered",
                 "created_by",
             ),
+            collapsed=True,  # "hide": true, Sugar's "Show more" panel
         ),
     )
 

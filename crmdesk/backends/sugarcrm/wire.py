@@ -33,7 +33,7 @@ from crmdesk.core.errors import (
     ValidationError,
 )
 from crmdesk.core.query import Condition, Filter, Group, Op, Query, SortKey
-from crmdesk.core.records import Page, Record, RecordRef, UserInfo, Value, Version
+from crmdesk.core.records import FieldAccess, Page, Record, RecordRef, UserInfo, Value, Version
 from crmdesk.core.schema import (
     Cardinality,
     FieldDef,
@@ -584,6 +584,60 @@ def acl_read_only_fields(acl: JSON) -> frozenset[str]:
     return frozenset(out)
 
 
+def _field_acl_names(name: str, mdef: ModuleDef | None) -> Iterable[str]:
+    """The form's field names an ``_acl.fields`` key stands for: itself, the id field of a
+    relate name (``account_name`` → ``account_id``), the primary address of ``email``."""
+    yield name
+    if mdef is None:
+        return
+    for fdef in mdef.fields:
+        if fdef.relate_name_field == name and fdef.name != name:
+            yield fdef.name
+    if name == "email" and mdef.has_field("email1"):
+        yield "email1"
+
+
+_FIELD_ACCESS_CACHE: dict[tuple[frozenset[str], frozenset[str]], FieldAccess] = {}
+
+
+def parse_field_acl(acl: JSON, mdef: ModuleDef | None = None) -> FieldAccess | None:
+    """A record's ``_acl.fields`` → the fields one may not read / change on it, or None.
+
+    ``{"fields": {"amount": {"write": "no", "create": "no"}, "phone_office": {"read": "no"}}}``;
+    Sugar sends ``"fields": {}`` (or ``[]``, PHP's empty array) when the record's field
+    rules are the module's.  Only ``"no"`` entries count; ``create`` is for new records and
+    plays no part on an existing one.  Equal answers share one value (lists repeat them).
+    """
+    if not isinstance(acl, Mapping):
+        return None
+    fields = acl.get("fields")
+    if not isinstance(fields, Mapping) or not fields:
+        return None
+    unreadable: set[str] = set()
+    read_only: set[str] = set()
+    for key, rights in fields.items():
+        if not isinstance(key, str) or not key or key.startswith("_"):
+            continue
+        if not isinstance(rights, Mapping):
+            continue
+        no_read = str(rights.get("read", "")).strip().lower() == "no"
+        no_write = str(rights.get("write", "")).strip().lower() == "no"
+        for name in _field_acl_names(key, mdef):
+            if no_read:
+                unreadable.add(name)
+            if no_write:
+                read_only.add(name)
+    if not unreadable and not read_only:
+        return None
+    cache_key = (frozenset(unreadable), frozenset(read_only))
+    found = _FIELD_ACCESS_CACHE.get(cache_key)
+    if found is None:
+        if len(_FIELD_ACCESS_CACHE) > 256:
+            _FIELD_ACCESS_CACHE.clear()
+        found = _FIELD_ACCESS_CACHE[cache_key] = FieldAccess(*cache_key)
+    return found
+
+
 def parse_record(
     module: str,
     body: JSON,
@@ -619,6 +673,7 @@ def parse_record(
         values=values,
         version=Version(version) if isinstance(version, str) and version else None,
         access=access,
+        field_access=parse_field_acl(acl, mdef),
     )
     return record
 
@@ -1022,6 +1077,15 @@ def _panel_field_names(entries: JSON, depth: int = 0) -> list[str]:
     return out
 
 
+def _is_collapsed(panel: Mapping[str, Any]) -> bool:
+    """Sugar shows the panel folded: the stock "Show more" panel (``"hide": true``) or one
+    Studio saved with ``"panelDefault": "collapsed"`` (next to ``"newTab"``)."""
+    return (
+        _truthy(panel.get("hide"))
+        or str(panel.get("panelDefault") or "").strip().lower() == "collapsed"
+    )
+
+
 def _is_header(panel: Mapping[str, Any]) -> bool:
     return (
         panel.get("header") is True
@@ -1067,7 +1131,9 @@ def parse_record_layout(
     else (buttons, the avatar, ``favorite`` / ``follow``) are dropped.  ``aliases`` maps a
     view name that is no shown field to one (``account_name`` → ``account_id``).  A name
     appears once, in its first panel.  The header panel's fields (the name) open the next
-    panel instead of making a section of one field.  Malformed panels are skipped.
+    panel instead of making a section of one field (unless that panel starts folded).
+    Panels Sugar shows folded (:func:`_is_collapsed`) give collapsed sections.  Malformed
+    panels are skipped.
     """
     real = set(fields)
     alias = aliases or {}
@@ -1088,10 +1154,14 @@ def parse_record_layout(
         if _is_header(panel):
             carried.extend(names)
             continue
+        collapsed = _is_collapsed(panel)
+        if carried and collapsed:  # the record's name is never folded away
+            sections.append(Section(PANEL_LABELS["LBL_RECORD_HEADER"], tuple(carried)))
+            carried = []
         names = carried + names
         carried = []
         if names:
-            sections.append(Section(_panel_label(panel, ms, aps), tuple(names)))
+            sections.append(Section(_panel_label(panel, ms, aps), tuple(names), collapsed))
     if carried:
         sections.insert(0, Section(PANEL_LABELS["LBL_RECORD_HEADER"], tuple(carried)))
     return tuple(sections)

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -28,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from crmdesk.core.backend import PicklistDependency
 from crmdesk.core.records import Record, Value
-from crmdesk.core.schema import FieldDef, ModuleDef
+from crmdesk.core.schema import FieldDef, ModuleDef, Section
 from crmdesk.ui.forms.editors import EditorContext, EnumEditor, FieldEditor, create_editor, plain
 from crmdesk.ui.forms.values import (
     ParseError,
@@ -42,6 +43,15 @@ _CHANGED_STYLE = "color: #1a5fb4; font-weight: bold;"
 _ERROR_STYLE = "color: #c01c28;"
 _BANNER_STYLE = "#formMessage { background: #fdecea; border: 1px solid #f5c2c0; }"
 _INFO_STYLE = "#formMessage { background: #e8f1fb; border: 1px solid #b5d0ee; }"
+_NOTE_STYLE = "#accessNote { background: #fff4e0; border: 1px solid #f0d39b; padding: 3px 6px; }"
+_DENIED_STYLE = "color: #77767b; font-style: italic;"
+
+#: Why a field the record forbids changing is read-only (its tooltip).
+NO_WRITE_TIP = "You may not change this field on this record (the CRM's access rules)"
+#: Why a field the record forbids reading shows no value.
+NO_READ_TIP = "You may not see this field on this record (the CRM's access rules)"
+#: What a field the record forbids reading shows instead of its value.
+NO_ACCESS_TEXT = "(no access)"
 
 
 class FieldRow:
@@ -67,6 +77,54 @@ class FieldRow:
             self.reveal.setObjectName(f"reveal:{fdef.name}")
             self.reveal.setToolTip("Ask the CRM for the clear value of this sensitive field")
             self.reveal.hide()
+        #: What this record forbids on the field: None, ``"write"`` or ``"read"``.
+        self.locked: str | None = None
+        #: "(no access)" in the editor's place; made the first time the record hides the field.
+        self.denied: QLabel | None = None
+        self._cell: tuple[QGridLayout, int] | None = None
+        self._tips: tuple[str, str] = ("", "")
+
+    @property
+    def active(self) -> bool:
+        """The user may change the field: an editor, and the record does not forbid it."""
+        return self.editor.editable and self.locked is None
+
+    def place(self, grid: QGridLayout, line: int) -> None:
+        """Remember where the editor sits (the "(no access)" text goes to the same cell)."""
+        self._cell = (grid, line)
+
+    def set_access(self, readable: bool, writable: bool) -> None:
+        """Apply this record's per-field rules: hide the value one may not read, lock the
+        editor of a value one may not change (the tooltip says why)."""
+        locked = None if readable and writable else ("write" if readable else "read")
+        if locked == self.locked:
+            return
+        if self.locked is None:
+            self._tips = (self.label.toolTip(), self.editor.widget.toolTip())
+        self.locked = locked
+        label_tip, editor_tip = self._tips
+        if locked == "read":
+            if self.denied is None:
+                self.denied = plain(NO_ACCESS_TEXT)
+                self.denied.setObjectName(f"noAccess:{self.fdef.name}")
+                self.denied.setStyleSheet(_DENIED_STYLE)
+                if self._cell is not None:
+                    grid, line = self._cell
+                    grid.addWidget(self.denied, line, 1)
+            self.denied.setToolTip(NO_READ_TIP)
+            self.denied.show()
+            self.editor.widget.hide()
+            self.label.setToolTip(f"{label_tip}\n{NO_READ_TIP}".strip())
+        else:
+            if self.denied is not None:
+                self.denied.hide()
+            self.editor.widget.show()
+            if locked == "write" and self.editor.editable:
+                self.label.setToolTip(f"{label_tip}\n{NO_WRITE_TIP}".strip())
+                self.editor.widget.setToolTip(NO_WRITE_TIP)
+            else:
+                self.label.setToolTip(label_tip)
+                self.editor.widget.setToolTip(editor_tip)
 
     def mark(self, changed: bool, error: str | None) -> None:
         if changed != self.changed:
@@ -80,6 +138,87 @@ class FieldRow:
         else:
             self.error.clear()
             self.error.hide()
+
+
+class SectionHeader(QToolButton):
+    """The clickable heading of a folding section; Space, Enter and Return toggle it."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # QWidget.keyPressEvent
+        """Enter / Return click the header as Space does (QAbstractButton only takes Space)."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.isAutoRepeat():
+            self.click()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+class SectionBlock:
+    """One section of the form: its heading and the body holding its fields' grid.
+
+    A section the CRM shows folded (:attr:`Section.collapsed`) gets a clickable header
+    ("▸ More information (4 fields)") and starts collapsed; otherwise the heading is a
+    plain label (or none).
+    """
+
+    def __init__(self, section: Section, body: QWidget, grid: QGridLayout) -> None:
+        self.label = section.label or ("More details" if section.collapsed else "")
+        self.names: tuple[str, ...] = ()
+        self.body = body
+        self.grid = grid
+        self.collapsible = section.collapsed
+        self.collapsed = False
+        #: The changed or refused fields seen last time (a new one opens the section).
+        self.flagged: frozenset[str] = frozenset()
+        self.header: QWidget | None = None
+        self.button: SectionHeader | None = None
+        font: QFont
+        if self.collapsible:
+            self.button = SectionHeader()
+            self.button.setObjectName(f"section:{self.label}")
+            self.button.setCheckable(True)
+            self.button.setAutoRaise(True)
+            self.button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            self.button.setAccessibleName(self.label)
+            font = QFont(self.button.font())
+            font.setBold(True)
+            self.button.setFont(font)
+            self.button.toggled.connect(lambda on: self.set_collapsed(not on))
+            self.header = self.button
+        elif self.label:
+            head = plain(self.label)
+            font = QFont(head.font())
+            font.setBold(True)
+            head.setFont(font)
+            self.header = head
+
+    def set_collapsed(self, collapsed: bool, counts: tuple[int, int] = (0, 0)) -> None:
+        if not self.collapsible:
+            return
+        self.collapsed = collapsed
+        self.body.setVisible(not collapsed)
+        assert self.button is not None
+        if self.button.isChecked() == collapsed:
+            self.button.blockSignals(True)
+            self.button.setChecked(not collapsed)
+            self.button.blockSignals(False)
+        self.update_header(*counts)
+
+    def update_header(self, changed: int = 0, errors: int = 0) -> None:
+        if self.button is None:
+            return
+        if self.collapsed:
+            n = len(self.names)
+            parts = [f"{n} field" + ("" if n == 1 else "s")]
+            if changed:
+                parts.append(f"{changed} changed")
+            if errors:
+                parts.append(f"{errors} to fix")
+            self.button.setText(f"\u25b8 {self.label} ({', '.join(parts)})")
+            self.button.setToolTip(f"Show the fields of “{self.label}”")
+        else:
+            self.button.setText(f"\u25be {self.label}")
+            self.button.setToolTip(f"Hide the fields of “{self.label}”")
 
 
 class RecordForm(QWidget):
@@ -97,6 +236,8 @@ class RecordForm(QWidget):
         self.original: Record | None = None
         self.is_new = False
         self.rows: dict[str, FieldRow] = {}
+        #: The form's sections, top to bottom.
+        self.sections: list[SectionBlock] = []
         self._server_errors: dict[str, str] = {}
         self._dirty = False
         self._editable = True
@@ -112,6 +253,12 @@ class RecordForm(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.subtitle = plain()
         self.subtitle.setEnabled(False)
+        #: Why the record is shown read-only / may not be deleted (its CRM access rules).
+        self.access_note = plain()
+        self.access_note.setObjectName("accessNote")
+        self.access_note.setStyleSheet(_NOTE_STYLE)
+        self.access_note.setWordWrap(True)
+        self.access_note.hide()
         self.save_button = QPushButton("&Save")
         self.save_button.setToolTip("Save the changed fields (Ctrl+S)")
         self.save_button.clicked.connect(self.save_requested)
@@ -148,6 +295,7 @@ class RecordForm(QWidget):
         layout.setContentsMargins(10, 8, 10, 4)
         layout.setSpacing(6)
         layout.addLayout(head)
+        layout.addWidget(self.access_note)
         layout.addWidget(self.message)
         layout.addWidget(self.fields_area, 1)
         self._update_buttons()
@@ -173,6 +321,13 @@ class RecordForm(QWidget):
         self.title.setText(f"New {mdef.label} record")
         self.subtitle.setText("Not saved yet")
         self._refresh()
+
+    def section_of(self, name: str) -> SectionBlock | None:
+        """The section holding field ``name``."""
+        for block in self.sections:
+            if name in block.names:
+                return block
+        return None
 
     def editor(self, name: str) -> FieldEditor | None:
         row = self.rows.get(name)
@@ -218,7 +373,7 @@ class RecordForm(QWidget):
             return []
         out = []
         for name, row in self.rows.items():
-            if not row.editor.editable:
+            if not row.active:
                 continue
             try:
                 value = row.editor.value()
@@ -239,7 +394,7 @@ class RecordForm(QWidget):
     def values_for_create(self) -> dict[str, Value]:
         out: dict[str, Value] = {}
         for name, row in self.rows.items():
-            if not row.editor.editable:
+            if not row.active:
                 continue
             value = row.editor.value()
             if not is_empty(value):
@@ -250,7 +405,7 @@ class RecordForm(QWidget):
         """Type, length and required checks; shows them and returns field → message."""
         problems: dict[str, str] = {}
         for name, row in self.rows.items():
-            if not row.editor.editable:
+            if not row.active:
                 continue
             problem = row.editor.problem()
             if problem is None:
@@ -318,20 +473,20 @@ class RecordForm(QWidget):
             return
         self.mdef = mdef
         self.rows = {}
+        self.sections = []
         self._deps = []
         body = QWidget()
         outer = QVBoxLayout(body)
         outer.setContentsMargins(0, 0, 4, 0)
         outer.setSpacing(4)
         for section in form_sections(mdef):
-            if section.label:
-                head = plain(section.label)
-                font = QFont(head.font())
-                font.setBold(True)
-                head.setFont(font)
+            holder = QWidget()
+            grid = QGridLayout(holder)
+            grid.setContentsMargins(0, 0, 0, 0)
+            block = SectionBlock(section, holder, grid)
+            if block.header is not None:
                 outer.addSpacing(4)
-                outer.addWidget(head)
-            grid = QGridLayout()
+                outer.addWidget(block.header)
             grid.setHorizontalSpacing(8)
             grid.setVerticalSpacing(2)
             grid.setColumnStretch(1, 1)
@@ -354,10 +509,14 @@ class RecordForm(QWidget):
                         lambda _c=False, n=name: self.reveal_requested.emit(n)
                     )
                 grid.addWidget(row.error, line + 1, 1)
+                row.place(grid, line)
                 line += 2
                 editor.changed.connect(self._edited)
                 self.rows[name] = row
-            outer.addLayout(grid)
+            block.names = tuple(n for n in section.fields if n in self.rows)
+            outer.addWidget(holder)
+            block.set_collapsed(block.collapsible)
+            self.sections.append(block)
         outer.addStretch(1)
         self.fields_area.setWidget(body)
 
@@ -365,13 +524,19 @@ class RecordForm(QWidget):
         self.original = record
         self._editable = editable
         self._loading = True
+        rules = record.field_access
         try:
             for name, row in self.rows.items():
+                if rules is None:
+                    row.set_access(True, True)
+                else:
+                    row.set_access(rules.may_read(name), rules.may_write(name))
                 row.editor.load(record.get(name), record)
                 if row.editor.editable:
-                    row.editor.set_enabled(editable)
+                    row.editor.set_enabled(editable and row.locked is None)
         finally:
             self._loading = False
+        self._note_access(record)
         self._server_errors = {}
         for dep in self._deps:
             self._apply_dependency(dep)
@@ -392,13 +557,17 @@ class RecordForm(QWidget):
     def _refresh(self, problems: Mapping[str, str] | None = None) -> None:
         """Recompute the dirty marks and live checks of every field."""
         dirty = set(self.dirty_fields())
+        refused: set[str] = set()
         for name, row in self.rows.items():
             if problems is not None:
                 error = problems.get(name)
             else:
-                error = row.editor.problem() if row.editor.editable else None
+                error = row.editor.problem() if row.active else None
             error = error or self._server_errors.get(name)
             row.mark(name in dirty, error)
+            if error:
+                refused.add(name)
+        self._unfold(dirty, refused)
         now = bool(dirty) or self.is_new
         if now != self._dirty:
             self._dirty = now
@@ -408,6 +577,42 @@ class RecordForm(QWidget):
         if text.startswith("* "):
             text = text[2:]
         self.title.setText(f"* {text}" if dirty else text)
+
+    def _unfold(self, dirty: set[str], refused: set[str]) -> None:
+        """A folded section that gains a changed or refused field opens: nothing the user
+        must see is hidden.  (Folding it again by hand is the user's choice.)"""
+        for block in self.sections:
+            if not block.collapsible:
+                continue
+            changed = {n for n in block.names if n in dirty}
+            errors = {n for n in block.names if n in refused}
+            flagged = frozenset(changed | errors)
+            fresh = flagged - block.flagged
+            block.flagged = flagged
+            if fresh and block.collapsed:
+                block.set_collapsed(False)
+            else:
+                block.update_header(len(changed), len(errors))
+
+    def _note_access(self, record: Record) -> None:
+        """The line under the title that says why the record is read-only / undeletable."""
+        access = record.access
+        if self.is_new or access is None:
+            self.access_note.hide()
+            return
+        edit, delete = "edit" in access, "delete" in access
+        if not edit and not delete:
+            text = "You may not change or delete this record (the CRM's access rules); "
+            text += "it is shown read-only."
+        elif not edit:
+            text = "You may not change this record (the CRM's access rules); it is shown read-only."
+        elif not delete:
+            text = "You may not delete this record (the CRM's access rules)."
+        else:
+            self.access_note.hide()
+            return
+        self.access_note.setText(text)
+        self.access_note.show()
 
     def _update_buttons(self) -> None:
         self.save_button.setEnabled(self._editable and self._dirty)

@@ -179,7 +179,7 @@ def form_sections(mdef: ModuleDef) -> list[Section]:
     for section in mdef.layout:
         fields = tuple(n for n in dict.fromkeys(section.fields) if n in names and n not in placed)
         if fields:
-            sections.append(Section(section.label, fields))
+            sections.append(Section(section.label, fields, section.collapsed))
             placed.update(fields)
     rest = [f for f in shown if f.name not in placed]
     first = [f for f in rest if f.name == mdef.name_field and not f.read_only]
