@@ -167,8 +167,10 @@ class SectionBlock:
         self.grid = grid
         self.collapsible = section.collapsed
         self.collapsed = False
-        #: The changed or refused fields seen last time (a new one opens the section).
-        self.flagged: frozenset[str] = frozenset()
+        #: (field, "changed" | "error") seen last time: a new one opens the section.
+        self.flagged: frozenset[tuple[str, str]] = frozenset()
+        #: How many of its fields are changed / refused now (the folded header says so).
+        self.counts: tuple[int, int] = (0, 0)
         self.header: QWidget | None = None
         self.button: SectionHeader | None = None
         font: QFont
@@ -192,7 +194,7 @@ class SectionBlock:
             head.setFont(font)
             self.header = head
 
-    def set_collapsed(self, collapsed: bool, counts: tuple[int, int] = (0, 0)) -> None:
+    def set_collapsed(self, collapsed: bool) -> None:
         if not self.collapsible:
             return
         self.collapsed = collapsed
@@ -202,11 +204,12 @@ class SectionBlock:
             self.button.blockSignals(True)
             self.button.setChecked(not collapsed)
             self.button.blockSignals(False)
-        self.update_header(*counts)
+        self.update_header()
 
-    def update_header(self, changed: int = 0, errors: int = 0) -> None:
+    def update_header(self) -> None:
         if self.button is None:
             return
+        changed, errors = self.counts
         if self.collapsed:
             n = len(self.names)
             parts = [f"{n} field" + ("" if n == 1 else "s")]
@@ -586,13 +589,14 @@ class RecordForm(QWidget):
                 continue
             changed = {n for n in block.names if n in dirty}
             errors = {n for n in block.names if n in refused}
-            flagged = frozenset(changed | errors)
+            flagged = frozenset({(n, "changed") for n in changed} | {(n, "error") for n in errors})
             fresh = flagged - block.flagged
             block.flagged = flagged
+            block.counts = (len(changed), len(errors))
             if fresh and block.collapsed:
                 block.set_collapsed(False)
             else:
-                block.update_header(len(changed), len(errors))
+                block.update_header()
 
     def _note_access(self, record: Record) -> None:
         """The line under the title that says why the record is read-only / undeletable."""
