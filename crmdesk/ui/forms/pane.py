@@ -153,6 +153,9 @@ class RecordPane(QWidget):
         self.history_pos = -1
         self._last_save: Callable[[], None] | None = None
         self._after_save: Callable[[], None] | None = None
+        #: The save of the edit the form shows, while its answer has not come (a fresh
+        #: object per request, so a late answer can tell it is no longer the form's).
+        self._saving: object | None = None
         self._auto_merges = 0
         self.choose_directory: ChooseDirectory = self._choose_directory_box
         self.convert_dialog: ConvertLeadDialog | None = None
@@ -178,6 +181,7 @@ class RecordPane(QWidget):
         return self.stack.currentIndex() == 1 and self.form.dirty
 
     def show_message(self, text: str) -> None:
+        self._leave_edit()
         self.placeholder.setText(text)
         self.stack.setCurrentIndex(0)
         self.related.forget()
@@ -185,6 +189,7 @@ class RecordPane(QWidget):
     def show_record(self, mdef: ModuleDef, record: Record, *, push: bool = True) -> None:
         self.ops.remember(mdef)
         self._ask_zone()
+        self._leave_edit()
         self.form.clear_message()
         self.form.load(mdef, record)
         self.stack.setCurrentIndex(1)
@@ -198,6 +203,7 @@ class RecordPane(QWidget):
         """An empty form with the CRM's defaults (and ``values``, e.g. a relate pre-filled)."""
         self.ops.remember(mdef)
         self._ask_zone()
+        self._leave_edit()
         self.form.clear_message()
         self.form.new(mdef, {**default_values(mdef), **(values or {})})
         self.stack.setCurrentIndex(1)
@@ -278,9 +284,15 @@ class RecordPane(QWidget):
         """Revert (Esc): an existing record goes back to its loaded values; a new one asks."""
         if self.stack.currentIndex() != 1 or not self.form.dirty:
             return
+        if self._saving is not None:
+            # The changes are on their way to the server already: showing the loaded values
+            # again would claim they are undone while the save may still land.
+            self.notice.emit("Saving: the changes were sent already and cannot be reverted now.")
+            return
         if self.form.is_new:
             self.guard(lambda: None)
         else:
+            self._leave_edit()
             self.form.revert()
             self.notice.emit("Changes reverted.")
 
@@ -295,14 +307,33 @@ class RecordPane(QWidget):
         if self.form.is_new:
             self.show_message("The new record was discarded.")
         else:
+            self._leave_edit()
             self.form.revert()
+
+    def _leave_edit(self) -> None:
+        """The form drops its edit (it shows another record, a new one, a message, or the
+        loaded values again).  A save of the old edit still out no longer belongs to the
+        form: its answer goes to the status bar only (:meth:`_late_saved`,
+        :meth:`_late_failed`), its continuation and Retry are dropped, and the form is no
+        longer busy (the fields of what is shown now are enabled)."""
+        if self._saving is not None:
+            self._saving = None
+            self._busy(False)
+        self._after_save = None
+        self._last_save = None
 
     def _describe_edit(self) -> str:
         mdef = self.form.mdef
         what = "the new record" if self.form.is_new else f"“{self.form.title.text().lstrip('* ')}”"
         n = len(self.form.dirty_fields())
         fields = f" ({n} changed field{'s' if n != 1 else ''})" if n and mdef else ""
-        return f"You have unsaved changes to {what}{fields}."
+        text = f"You have unsaved changes to {what}{fields}."
+        if self._saving is not None:
+            text += (
+                " They are being saved: the answer has not come yet. Save waits for it; "
+                "Discard leaves now (the status bar tells how the save ended)."
+            )
+        return text
 
     def _ask_box(self, text: str) -> Choice:
         box = QMessageBox(self.window())
@@ -343,6 +374,12 @@ class RecordPane(QWidget):
         form, mdef = self.form, self.form.mdef
         if mdef is None or form.original is None or self.stack.currentIndex() != 1:
             return
+        if self._saving is not None:
+            # This edit is being saved (Ctrl+S again, or Save in the unsaved prompt): a second
+            # request would cancel the first one's answer, not its effect; wait for it.
+            if then is not None:
+                self._after_save = then
+            return
         self._after_save = then
         if not form.dirty:
             self._run_after()
@@ -366,41 +403,68 @@ class RecordPane(QWidget):
         if self._last_save is not None:
             self._last_save()
 
-    def _create(self, mdef: ModuleDef, values: Mapping[str, Value]) -> None:
+    def _start_saving(self) -> object:
+        ticket = object()
+        self._saving = ticket
         self._busy(True)
-        self.ops.create(mdef, values, success=self._saved, failure=self._save_failed)
+        return ticket
 
-    def _update(self, mdef: ModuleDef, original: Record, changes: Mapping[str, Value]) -> None:
-        self._busy(True)
+    def _create(self, mdef: ModuleDef, values: Mapping[str, Value]) -> None:
+        ticket = self._start_saving()
+        name = values.get(mdef.name_field)
+        what = f"the new {mdef.label} record" + (f" “{name}”" if name else "")
 
         def failed(exc: BaseException) -> None:
-            if isinstance(exc, Conflict):
+            if self._saving is ticket:
+                self._save_failed(exc)
+            else:
+                self._late_failed(what, exc)
+
+        self.ops.create(
+            mdef, values, success=lambda r: self._saved(ticket, mdef, r), failure=failed
+        )
+
+    def _update(self, mdef: ModuleDef, original: Record, changes: Mapping[str, Value]) -> None:
+        ticket = self._start_saving()
+        what = f"{mdef.label} “{original.get(mdef.name_field) or original.id}”"
+
+        def failed(exc: BaseException) -> None:
+            if self._saving is not ticket:
+                self._late_failed(what, exc)
+            elif isinstance(exc, Conflict):
+                self._saving = None
                 self._busy(False)
                 self._conflict(mdef, original, changes, exc)
             elif isinstance(exc, NotFound):
-                self._check_gone(mdef, original, exc)
+                self._check_gone(mdef, original, exc, ticket)
             else:
                 self._save_failed(exc)
 
-        self.ops.save(mdef, original, changes, success=self._saved, failure=failed)
+        self.ops.save(
+            mdef, original, changes, success=lambda r: self._saved(ticket, mdef, r), failure=failed
+        )
 
-    def _check_gone(self, mdef: ModuleDef, original: Record, exc: BaseException) -> None:
+    def _check_gone(
+        self, mdef: ModuleDef, original: Record, exc: BaseException, ticket: object
+    ) -> None:
         """A save answered "not found": read the record again to tell a record someone else
-        deleted (say so, plainly) from another failure (show that one)."""
+        deleted (say so, plainly) from another failure (show that one).  The form stays
+        busy meanwhile; if the user leaves it, the answer goes to the status bar."""
+        what = f"{mdef.label} “{original.get(mdef.name_field) or original.id}”"
 
         def failed(again: BaseException) -> None:
-            if not self._still_editing(original):
-                self._busy(False)
+            if self._saving is not ticket:
+                self._late_failed(what, again if isinstance(again, NotFound) else exc)
             elif isinstance(again, NotFound):
                 self._gone(mdef)
             else:
                 self._save_failed(exc)
 
         def found(_record: Record) -> None:
-            if self._still_editing(original):
+            if self._saving is ticket:
                 self._save_failed(exc)
             else:
-                self._busy(False)
+                self._late_failed(what, exc)
 
         self.ops.start(
             f"reread:{mdef.name}:{original.id}",
@@ -418,6 +482,7 @@ class RecordPane(QWidget):
     def _gone(self, mdef: ModuleDef) -> None:
         """The record is no longer on the server: keep the edit, say what happened; a retry
         cannot help, so none is offered."""
+        self._saving = None
         self._busy(False)
         self._after_save = None
         self._last_save = None
@@ -435,14 +500,43 @@ class RecordPane(QWidget):
         if busy:
             self.form.clear_message()
 
-    def _saved(self, record: Record) -> None:
+    def _saved(self, ticket: object, mdef: ModuleDef, record: Record) -> None:
+        if self._saving is not ticket:
+            self._late_saved(mdef, record)
+            return
+        then = self._after_save
+        self._saving = None
         self._busy(False)
-        self._last_save = None
-        mdef = self.form.mdef
-        assert mdef is not None
         self.show_record(mdef, record)
         self.notice.emit(f"Saved {mdef.label} “{self.form.title.text()}”.")
+        self._after_save = then
         self._run_after()
+
+    def _late_saved(self, mdef: ModuleDef, record: Record) -> None:
+        """The save of an edit the user has left went through.  The form shows something
+        else (or the loaded values again) and stays as it is; the list still gets the
+        record (Operations announces it), and the status bar says it landed, since the user
+        may have believed it discarded."""
+        name = record.get(mdef.name_field) or record.id
+        self.notice.emit(f"Saved {mdef.label} “{name}” (the changes sent before you left it).")
+
+    def _late_failed(self, what: str, exc: BaseException) -> None:
+        """The save of an edit the user has left failed.
+
+        What a user expects: they pressed Save and then moved on (Discard in the prompt,
+        another record, another module), trusting the changes to land.  The form now shows
+        something else and must not be touched, and the typed values went with the old
+        form, so Retry is impossible.  Losing the failure silently would leave them
+        believing the record is saved; so the status bar names the record, says why it was
+        not saved and that the changes are gone, so they can make them again.
+        """
+        _title, message, _advice = describe(exc)
+        if not isinstance(exc, CrmError):
+            log.error("saving failed unexpectedly", exc_info=exc)
+        self.notice.emit(
+            f"Not saved: your earlier changes to {what}. {message} They were discarded when "
+            "you left the record; make them again if you still need them."
+        )
 
     def _run_after(self) -> None:
         then, self._after_save = self._after_save, None
@@ -450,6 +544,7 @@ class RecordPane(QWidget):
             then()
 
     def _save_failed(self, exc: BaseException) -> None:
+        self._saving = None
         self._busy(False)
         self._after_save = None
         if isinstance(exc, ValidationError):
@@ -471,9 +566,11 @@ class RecordPane(QWidget):
     ) -> None:
         current = exc.current
         if current is None:
+            what = f"{mdef.label} “{original.get(mdef.name_field) or original.id}”"
 
             def failed(again: BaseException) -> None:
                 if not self._still_editing(original):
+                    self._late_failed(what, again if isinstance(again, NotFound) else exc)
                     return
                 if isinstance(again, NotFound):
                     self._gone(mdef)
@@ -483,6 +580,8 @@ class RecordPane(QWidget):
             def reread(record: Record) -> None:
                 if self._still_editing(original):
                     self._resolve(mdef, original, changes, record)
+                else:
+                    self._late_failed(what, exc)
 
             self.ops.start(
                 f"reread:{mdef.name}:{original.id}",
@@ -580,7 +679,7 @@ class RecordPane(QWidget):
             and self.form.original is not None
             and change.record is not self.form.original
             and not self.form.dirty
-            and self.form.save_button.text() == "&Save"  # not while our own save runs
+            and self._saving is None  # not while our own save runs
         ):
             # Saved elsewhere (a cell of the list): show the server's values.
             merged = Record(
