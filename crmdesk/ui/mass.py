@@ -21,7 +21,7 @@ selected, and the single-row Del stays the record pane's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from crmdesk.core.backend import BulkResult, Progress
-from crmdesk.core.errors import Conflict, CrmError
+from crmdesk.core.errors import Conflict, CrmError, NotFound
 from crmdesk.core.records import Value, Version
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 from crmdesk.ui.errors import describe
@@ -59,6 +59,9 @@ PROGRESS_FROM = 10
 MAX_REASONS = 5
 #: Records named in the conflict report before "… and N more".
 MAX_NAMES = 20
+#: What a checked update's report offers for the records left alone: the field's label,
+#: and how to send the same values again to those ids (with the names they were shown by).
+Overwrite = tuple[str, Callable[[list[str], dict[str, str]], None]]
 
 
 def mass_editable(mdef: ModuleDef) -> list[FieldDef]:
@@ -79,11 +82,21 @@ def changed_since(exc: CrmError) -> bool:
     return isinstance(exc, Conflict) and bool(exc.fields)
 
 
-def summary(verb: str, result: BulkResult, labels: dict[str, str], skipped: int = 0) -> str:
-    """ "3 deleted, 2 failed: Acme: not allowed; …" (plain text)."""
+def summary(
+    verb: str,
+    result: BulkResult,
+    labels: dict[str, str],
+    skipped: int = 0,
+    *,
+    gone_apart: bool = False,
+) -> str:
+    """ "3 deleted, 2 failed: Acme: not allowed; …" (plain text).  ``gone_apart``: records
+    no longer on the server are counted on their own ("1 no longer on the server: …")."""
     text = f"{len(result.done)} {verb}"
     others = {rid: exc for rid, exc in result.failed.items() if not changed_since(exc)}
     theirs = len(result.failed) - len(others)
+    gone = [rid for rid, exc in others.items() if isinstance(exc, NotFound)] if gone_apart else []
+    others = {rid: exc for rid, exc in others.items() if rid not in gone}
     if others:
         reasons: list[str] = []
         for rid, exc in list(others.items())[:MAX_REASONS]:
@@ -91,11 +104,35 @@ def summary(verb: str, result: BulkResult, labels: dict[str, str], skipped: int 
             reasons.append(f"{labels.get(rid) or rid}: {message}")
         more = "; …" if len(others) > MAX_REASONS else ""
         text += f", {len(others)} failed: {'; '.join(reasons)}{more}"
+    if gone:
+        names = "; ".join(labels.get(rid) or rid for rid in gone[:MAX_REASONS])
+        more = "; …" if len(gone) > MAX_REASONS else ""
+        text += f", {len(gone)} no longer on the server: {names}{more}"
     if theirs:
         text += f", {theirs} changed by someone else since the list was loaded (left alone)"
     if skipped:
         text += f", {skipped} not sent (cancelled)"
     return text + "."
+
+
+def outcomes(ids: Sequence[str], result: BulkResult, labels: dict[str, str]) -> list[str]:
+    """One line per id (at most :data:`MAX_NAMES`): done, failed and why, gone, not sent."""
+    lines: list[str] = []
+    for rid in ids[:MAX_NAMES]:
+        name = labels.get(rid) or rid
+        exc = result.failed.get(rid)
+        if rid in result.done:
+            lines.append(f"  {name}: done")
+        elif isinstance(exc, NotFound):
+            lines.append(f"  {name}: gone (no longer on the server, or no longer yours to see)")
+        elif exc is not None:
+            _t, message, _advice = describe(exc)
+            lines.append(f"  {name}: failed: {message}")
+        else:
+            lines.append(f"  {name}: not sent (cancelled)")
+    if len(ids) > MAX_NAMES:
+        lines.append(f"  … and {len(ids) - MAX_NAMES} more")
+    return lines
 
 
 class MassUpdateDialog(QDialog):
@@ -279,8 +316,15 @@ class MassActions(QObject):
         label: str,
         *,
         check: bool = True,
+        labels: dict[str, str] | None = None,
     ) -> None:
-        """Set ``changes`` on ``ids``; checked (the default) against what the list showed."""
+        """Set ``changes`` on ``ids``; checked (the default) against what the list showed.
+
+        Unchecked, it is the "Overwrite these" answer: ``ids`` are the records left alone
+        and ``labels`` their names as the conflict report showed them; neither depends on
+        the rows still being in the list (it may have been reloaded, re-sorted, filtered
+        or scrolled since), and the report says what became of each.
+        """
         backend = self.ops.backend
         expected: dict[str, Version] | None = None
         shown: dict[str, dict[str, Value]] | None = None
@@ -312,10 +356,19 @@ class MassActions(QObject):
                     self.model.update_record(current)
                     self.ops.announce(RecordChange(ChangeKind.UPDATED, module, rid, current))
 
-        def again(conflicted: list[str]) -> None:
-            self._update(module, conflicted, changes, label, check=False)
+        def again(conflicted: list[str], names: dict[str, str]) -> None:
+            self._update(module, conflicted, changes, label, check=False, labels=names)
 
-        self._run("updated", module, ids, call, apply, (label, again) if check else None)
+        self._run(
+            "updated",
+            module,
+            ids,
+            call,
+            apply,
+            (label, again) if check else None,
+            labels=labels,
+            resend=None if check else label,
+        )
 
     def _as_listed(
         self, ids: Sequence[str], changes: dict[str, Value]
@@ -346,11 +399,16 @@ class MassActions(QObject):
         ids: list[str],
         call: Callable[[Sequence[str], Progress], Coroutine[Any, Any, BulkResult]],
         apply: Callable[[BulkResult], None],
-        overwrite: tuple[str, Callable[[list[str]], None]] | None = None,
+        overwrite: Overwrite | None = None,
+        *,
+        labels: dict[str, str] | None = None,
+        resend: str | None = None,
     ) -> None:
         """Send ``ids`` in chunks; ``overwrite`` (the field's label, and how to send the
-        same again unchecked) makes the report offer it for the records left alone."""
-        labels = self._labels(ids)
+        same again unchecked) makes the report offer it for the records left alone.
+        ``labels``: names known beforehand (the rows' own win); ``resend``: this is the
+        overwrite of that field, reported record by record."""
+        labels = {**(labels or {}), **self._labels(ids)}
         total = len(ids)
         self._cancelled = False
         dialog: QProgressDialog | None = None
@@ -385,7 +443,10 @@ class MassActions(QObject):
                 if self.model.module == module:
                     apply(part)  # rows change as each chunk comes back
             result = BulkResult(tuple(done), {}, failed)
-            self._finish(verb, result, labels, total - sent, overwrite)
+            if resend is not None:
+                self._finish_resend(resend, ids, result, labels, total - sent)
+            else:
+                self._finish(verb, result, labels, total - sent, overwrite)
 
         def failed(exc: BaseException) -> None:
             self._close_progress()
@@ -411,7 +472,7 @@ class MassActions(QObject):
         result: BulkResult,
         labels: dict[str, str],
         skipped: int,
-        overwrite: tuple[str, Callable[[list[str]], None]] | None = None,
+        overwrite: Overwrite | None = None,
     ) -> None:
         self._close_progress()
         self.last_message = summary(verb, result, labels, skipped)
@@ -419,21 +480,8 @@ class MassActions(QObject):
         self.overwrite_button = self.leave_button = None
         if not result.failed:
             return
-        # Failed rows stay, selected, for another try.
-        selection = self.table.selectionModel()
-        selection.clearSelection()
-        for rid in result.failed:
-            row = self.model.row_of(rid)
-            if row >= 0:
-                selection.select(
-                    self.model.index(row, 0),
-                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
-                )
-        box = QMessageBox(self.table.window())
-        box.setWindowTitle("Mass action")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setTextFormat(Qt.TextFormat.PlainText)  # record names are the server's text
-        box.setText(self.last_message)
+        self._select(result.failed)  # failed rows stay, selected, for another try
+        box = self._report_box(self.last_message)
         theirs = [rid for rid, exc in result.failed.items() if changed_since(exc)]
         if overwrite is not None and theirs:
             label, again = overwrite
@@ -445,14 +493,68 @@ class MassActions(QObject):
             box.setEscapeButton(leave)
             self.overwrite_button, self.leave_button = over, leave
 
+            # What the resend needs is kept from the conflicts themselves: the ids and the
+            # names shown now.  Rows that leave the list before the answer (a reload, a new
+            # sort or filter, scrolling past the loaded pages) are overwritten all the same.
+            names = {rid: labels.get(rid) or _name_of(result.failed[rid]) or rid for rid in theirs}
+
             def answered(button: QAbstractButton) -> None:
                 self.overwrite_button = self.leave_button = None
-                if button is over and self.model.module and not self.busy():
-                    again([rid for rid in theirs if self.model.row_of(rid) >= 0])
+                if button is over and not self.busy():
+                    again(list(theirs), names)
 
             box.buttonClicked.connect(answered)
         box.open()
         self.report = box
+
+    def _finish_resend(
+        self,
+        field_label: str,
+        ids: list[str],
+        result: BulkResult,
+        labels: dict[str, str],
+        skipped: int,
+    ) -> None:
+        """The report of "Overwrite these": a count per outcome in the status bar, and
+        when not all were done, a box naming each record with what became of it."""
+        self._close_progress()
+        self.last_message = summary("updated", result, labels, skipped, gone_apart=True)
+        self.pane.notice.emit(self.last_message)
+        self.overwrite_button = self.leave_button = None
+        if not result.failed and not skipped:
+            return
+        self._select(result.failed)
+        text = "\n".join(
+            [
+                self.last_message,
+                "",
+                f"Overwrite of {field_label}, record by record:",
+                *outcomes(ids, result, labels),
+            ]
+        )
+        box = self._report_box(text)
+        box.open()
+        self.report = box
+
+    def _select(self, ids: Iterable[str]) -> None:
+        """Select just the rows of ``ids`` still in the list."""
+        selection = self.table.selectionModel()
+        selection.clearSelection()
+        for rid in ids:
+            row = self.model.row_of(rid)
+            if row >= 0:
+                selection.select(
+                    self.model.index(row, 0),
+                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
+                )
+
+    def _report_box(self, text: str) -> QMessageBox:
+        box = QMessageBox(self.table.window())
+        box.setWindowTitle("Mass action")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # record names are the server's text
+        box.setText(text)
+        return box
 
     def _conflict_text(self, theirs: list[str], labels: dict[str, str], field_label: str) -> str:
         """The report on records left alone: how many, their names, the question."""
@@ -478,6 +580,15 @@ class MassActions(QObject):
         _t, message, advice = describe(exc)
         self.last_message = f"Not done: {message} {advice}".strip()
         self.pane.notice.emit(self.last_message)
+
+
+def _name_of(exc: CrmError) -> str:
+    """The record's name as a conflict carried it (its first text value), else ""."""
+    current = exc.current if isinstance(exc, Conflict) else None
+    if current is None:
+        return ""
+    value = current.get("name")
+    return value if isinstance(value, str) else ""
 
 
 def attach_mass_actions(table: RecordTableView, pane: RecordPane, ops: Operations) -> MassActions:
