@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
@@ -32,6 +32,13 @@ _BASE: tuple[ActionSpec, ...] = (
     ActionSpec("view.refresh", "&View", "&Refresh", "F5", "Load the list and record again"),
     ActionSpec("view.retry", "&View", "Re&try loading", "Ctrl+R", "Load the page that failed"),
     ActionSpec("view.cancel", "&View", "&Cancel loading", "Ctrl+.", "Stop what is loading"),
+    ActionSpec(
+        "view.open_in_window",
+        "&View",
+        "Open module in new &window",
+        "Ctrl+Shift+N",
+        "Show the selected module's list in a window of its own",
+    ),
     ActionSpec("go.find_module", "&Go", "&Find module…", "Ctrl+L", "Type to filter modules"),
     ActionSpec("go.filter", "&Go", "F&ilter list", "Ctrl+F", "Type to filter the record list"),
     ActionSpec("go.quick_open", "&Go", "&Quick open…", "Ctrl+K", "Find a record and open it"),
@@ -72,6 +79,23 @@ DEMO_ACTIONS: tuple[ActionSpec, ...] = tuple(
         f"Connect to the built-in demo CRM speaking {label}",
     )
     for dialect, label in LABELS.items()
+)
+
+
+def _base(aid: str) -> ActionSpec:
+    return next(s for s in _BASE if s.id == aid)
+
+
+#: A record-list window of its own (View → Open module in new window): the list and record
+#: actions of the main window; Esc closes the window there (the key press reaches the window
+#: only when no editor, filter box or popup took it), so Revert has no shortcut.
+LIST_WINDOW_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("window.close", "&File", "&Close window", "Ctrl+W", "Close this window (Esc)"),
+    *(_base(a) for a in ("view.refresh", "view.retry", "view.cancel")),
+    *(_base(a) for a in ("go.filter", "go.records", "go.details", "go.back", "go.forward")),
+    *(_base(a) for a in ("record.new", "record.save")),
+    replace(_base("record.revert"), shortcut=None),
+    _base("record.delete"),
 )
 
 

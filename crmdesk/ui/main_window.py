@@ -43,6 +43,7 @@ from crmdesk.ui.connections import (
 )
 from crmdesk.ui.errors import ErrorPresenter
 from crmdesk.ui.forms.pane import RecordPane
+from crmdesk.ui.list_window import ListWindows, RecordListWindow
 from crmdesk.ui.models.modules import ConnectionTreeModel, ModuleTreeModel
 from crmdesk.ui.models.records import RecordTableModel
 from crmdesk.ui.operations import Operations
@@ -105,6 +106,8 @@ class MainWindow(QMainWindow):
         self.connect_dialog: ConnectDialog | None = None
         self.about_box: QMessageBox | None = None
         self.quick_open: QuickOpen | None = None
+        #: Record lists in windows of their own (View → Open module in new window).
+        self.list_windows = ListWindows(self)
         self._started = False
         self._switching = False
 
@@ -121,6 +124,7 @@ class MainWindow(QMainWindow):
         )
         self.status.cancel.clicked.connect(self._cancel)
         self.module_tree.module_selected.connect(self._select_module)
+        self.module_tree.open_in_window.connect(self.open_module_window)
         if backend is not None:
             name = connection_name or LABELS.get(backend.dialect, backend.dialect)
             conn = Connection(
@@ -160,6 +164,7 @@ class MainWindow(QMainWindow):
             "view.refresh": self._on_ws(lambda ws: ws.browser.refresh()),
             "view.retry": self._on_ws(lambda ws: ws.records.retry()),
             "view.cancel": self._cancel,
+            "view.open_in_window": self.open_module_window,
             "go.find_module": self._find_module,
             "go.filter": self._on_ws(lambda ws: ws.filter_bar.focus_quick()),
             "go.quick_open": self.open_quick_open,
@@ -276,6 +281,7 @@ class MainWindow(QMainWindow):
         self.connections[cid] = conn
         self.workspaces[cid] = ws
         self.stack.addWidget(ws)
+        self.list_windows.watch(cid, ws)
 
         def if_current(act: Callable[[], object]) -> Callable[..., None]:
             def run(*_args: object) -> None:
@@ -317,6 +323,7 @@ class MainWindow(QMainWindow):
     async def _show_user(self, conn: Connection) -> None:
         if await fetch_user(conn) is not None and conn.id in self.connections:
             self.tree_model.set_connection_title(conn.id, conn.title, conn.tooltip())
+            self.list_windows.retitle(conn.id)
             if conn.id == self.current_id:
                 self._show_connection_status()
 
@@ -382,12 +389,24 @@ class MainWindow(QMainWindow):
 
     def disconnect_current(self) -> None:
         """File → Disconnect: after the unsaved-changes prompt, log out and forget."""
-        ws, conn = self.current, self.current_connection
-        if ws is None or conn is None:
+        if self.current_id is not None:
+            self.disconnect_connection(self.current_id)
+
+    def disconnect_connection(self, cid: int) -> None:
+        """Ask about unsaved edits of connection ``cid`` (its own windows first; Cancel
+        closes nothing), then log out and forget it."""
+        ws = self.workspaces.get(cid)
+        if ws is None:
+            return
+
+        def again() -> None:  # a window's edit was saved: ask about the rest, then close
+            QTimer.singleShot(0, lambda: self.disconnect_connection(cid))
+
+        if not self.list_windows.guard(cid, again):
             return
 
         def close() -> None:
-            self.close_connection(conn.id)
+            self.close_connection(cid)
 
         ws.detail.guard(close)
 
@@ -399,6 +418,7 @@ class MainWindow(QMainWindow):
             return None
         for view in self._admin_windows(conn.backend):
             view.close()
+        self.list_windows.forget(cid)
         self.tree_model.remove_connection(cid)
         self.stack.removeWidget(ws)
         ws.hide()
@@ -415,6 +435,7 @@ class MainWindow(QMainWindow):
     async def _close(self, conn: Connection, ws: Workspace, logout: bool) -> None:
         try:
             await ws.runner.shutdown()
+            await self.list_windows.settle()  # the connection's own windows stopped too
             await asyncio.sleep(0)  # the runner's done-callbacks, before it is deleted
             if logout:
                 await disconnect(conn, self.store)
@@ -428,6 +449,7 @@ class MainWindow(QMainWindow):
         conns = [(c, self.workspaces[cid]) for cid, c in self.connections.items()]
         self.connections.clear()
         self.workspaces.clear()
+        await self.list_windows.shutdown()
         await self.session_runner.shutdown()
         for _conn, ws in conns:
             await ws.runner.shutdown()
@@ -617,6 +639,28 @@ class MainWindow(QMainWindow):
         dlg.popup()
         return dlg
 
+    def open_module_window(
+        self, cid: int | None = None, module: str | None = None
+    ) -> RecordListWindow | None:
+        """View → Open module in new window (Ctrl+Shift+N), the tree's context menu, a
+        middle-click: ``module`` of connection ``cid`` (by default the module selected in
+        the tree, else the one shown) in a window of its own, over the same signed-in
+        connection."""
+        if module is None:
+            selected = self.module_tree.selected_module()
+            shown = self.current.current_module() if self.current is not None else None
+            if selected is not None:
+                cid, module = selected
+            elif shown is not None:
+                cid, module = self.current_id, shown
+        conn = self.connections.get(cid) if cid is not None else None
+        if conn is None or module is None:
+            self.status.showMessage("Select a module first, then open it in a new window.", 8000)
+            return None
+        modules = self.workspaces[conn.id].modules
+        info = modules.module_at(modules.index_of(module))
+        return self.list_windows.open(conn, module, label=info.label if info else module)
+
     def _find_module(self) -> None:
         self.module_tree.filter.setFocus()
         self.module_tree.filter.selectAll()
@@ -719,6 +763,10 @@ class MainWindow(QMainWindow):
             if not ws.detail.guard(lambda: None, after_save=self._close_later):
                 event.ignore()  # cancelled, or a save is under way that closes when it lands
                 return
+        if not self.list_windows.guard(None, self._close_later):
+            event.ignore()
+            return
+        self.list_windows.close()
         for ws in self.workspaces.values():
             ws.runner.cancel_all()
         super().closeEvent(event)

@@ -91,6 +91,8 @@ class Workspace(QWidget):
         self.features = attach_record_features(self.table, self.detail, self.ops)
         self.started = False
         self._switching = False
+        #: True while a change made in another view of this connection is applied.
+        self._relayed = False
         self.splitter = self._assemble()
         self._wire()
 
@@ -228,6 +230,9 @@ class Workspace(QWidget):
             self.records.update_record(change.record)
         elif change.kind is ChangeKind.DELETED:
             row = self.records.row_of(change.record_id)
+            if self._relayed:  # deleted elsewhere: the row goes, the selection stays put
+                self._quietly(lambda: self.records.remove_record(change.record_id))
+                return
             self.records.remove_record(change.record_id)
             if row >= 0 and self.records.rowCount():
                 self.table.selectRow(min(row, self.records.rowCount() - 1))
@@ -244,6 +249,24 @@ class Workspace(QWidget):
                     self.table.scrollTo(self.records.index(row, 0))
 
                 self._quietly(select)
+
+    def apply_change(self, change: RecordChange) -> None:
+        """A change made in another view of this connection (another window): the list,
+        the form and the related tabs take it as they take their own, except that the
+        selection stays put and an unsaved edit of a record deleted elsewhere is kept
+        (saving it then says the record is gone)."""
+        self._relayed = True
+        try:
+            if (
+                change.kind is ChangeKind.DELETED
+                and change.record_id == self.detail.record_id
+                and self.detail.dirty
+            ):
+                self._record_changed(change)  # the list only
+            else:
+                self.ops.announce(change)
+        finally:
+            self._relayed = False
 
     # -- status ----------------------------------------------------------------------
     def rows_text(self) -> str:

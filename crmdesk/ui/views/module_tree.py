@@ -1,16 +1,35 @@
 """The tree on the left: each open connection with its modules, and a filter box.
 
 Selecting a module emits :attr:`ModuleTree.module_selected` with the connection's
-id and the module's API name; the window switches to that connection.
+id and the module's API name; the window switches to that connection.  Right-click →
+"Open in New Window" or a middle-click on a module emits :attr:`ModuleTree.open_in_window`
+instead (the selection stays).
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QRectF, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QRectF,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QIcon, QMouseEvent, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLineEdit,
+    QMenu,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from crmdesk.ui.models.modules import CONNECTION_ROLE, MODULE_ROLE, ConnectionTreeModel
 
@@ -49,6 +68,8 @@ def kind_icon(dialect: str, size: int = 32) -> QIcon:
 class ModuleTree(QWidget):
     #: An entity module was selected: (connection id, module API name).
     module_selected = Signal(int, str)
+    #: Open a module's list in a window of its own: (connection id, module API name).
+    open_in_window = Signal(int, str)
 
     def __init__(self, model: ConnectionTreeModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +99,9 @@ class ModuleTree(QWidget):
         layout.addWidget(self.view)
         self.proxy.rowsInserted.connect(self._expand_inserted)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.viewport().installEventFilter(self)
 
     def select_module(self, name: str, connection: int | None = None) -> bool:
         """Select ``name`` under ``connection`` (the current one by default)."""
@@ -135,6 +159,43 @@ class ModuleTree(QWidget):
         name, cid = indexes[0].data(MODULE_ROLE), indexes[0].data(CONNECTION_ROLE)
         if isinstance(name, str) and isinstance(cid, int):
             self.module_selected.emit(cid, name)
+
+    def module_at(self, pos: QPoint) -> tuple[int, str] | None:
+        """(connection id, module) of the module row at ``pos`` (viewport coordinates)."""
+        index = self.view.indexAt(pos)
+        if not index.isValid() or not index.flags() & Qt.ItemFlag.ItemIsSelectable:
+            return None
+        name, cid = index.data(MODULE_ROLE), index.data(CONNECTION_ROLE)
+        return (cid, name) if isinstance(name, str) and isinstance(cid, int) else None
+
+    def _context_menu(self, pos: QPoint) -> None:
+        target = self.module_at(pos)
+        if target is None:
+            return
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        action = menu.addAction("Open in New Window")
+        action.setObjectName("tree.open_in_window")
+        action.setToolTip("Show this module's list in a window of its own (Ctrl+Shift+N)")
+        action.triggered.connect(lambda: self.open_in_window.emit(*target))
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """QObject.eventFilter on the tree's viewport: a middle-click on a module opens it
+        in a new window (and neither selects nor moves the current row)."""
+        if (
+            watched is self.view.viewport()
+            and event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease)
+            and isinstance(event, QMouseEvent)
+            and event.button() == Qt.MouseButton.MiddleButton
+        ):
+            target = self.module_at(event.position().toPoint())
+            if target is None:
+                return False
+            if event.type() == QEvent.Type.MouseButtonRelease:
+                self.open_in_window.emit(*target)
+            return True
+        return super().eventFilter(watched, event)
 
     def current(self) -> QModelIndex:
         return self.view.currentIndex()
