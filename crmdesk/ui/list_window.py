@@ -236,7 +236,12 @@ class ListWindows(QObject):
     def _closed(self, win: RecordListWindow) -> None:
         if win in self.windows:
             self.windows.remove(win)
-        task = asyncio.get_running_loop().create_task(self._dispose(win))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop any more (the app is ending): nothing runs
+            win.deleteLater()
+            return
+        task = loop.create_task(self._dispose(win))
         self._disposing.add(task)
         task.add_done_callback(self._disposing.discard)
 
