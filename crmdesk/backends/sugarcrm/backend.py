@@ -793,7 +793,11 @@ class SugarCrmBackend(Backend):
         """Run ``calls`` in one ``POST /bulk``: [(status, contents)] in the same order.
 
         A failing sub-request does not stop the others; map each with
-        :func:`wire.error_from_body` where it matters.
+        :func:`wire.bulk_record` / :func:`wire.bulk_deleted` / :func:`wire.bulk_outcome`.
+        An odd item, or a request the answer has no item for, comes back as
+        ``wire.NOT_AN_ANSWER`` (that record's problem, not the batch's); only an answer
+        that is no list, or has more items than requests (no telling which is whose),
+        raises.
         """
         requests: list[dict[str, Any]] = []
         for c in calls:
@@ -811,9 +815,10 @@ class SugarCrmBackend(Backend):
             requests.append(item)
         body = await self._call("POST", "bulk", json_body={"requests": requests}, idempotent=False)
         results = wire.parse_bulk(body)
-        if len(results) != len(calls):
+        if len(results) > len(calls):
             raise ProtocolError("Sugar's bulk answer does not match the requests.")
-        return results
+        missing = len(calls) - len(results)
+        return results + [(wire.NOT_AN_ANSWER, None)] * missing
 
     async def update_many(
         self,
@@ -835,20 +840,14 @@ class SugarCrmBackend(Backend):
         ]
         out: list[Record | CrmError] = []
         access = self._module_access(module)
-        for (status, contents), _rid in zip(await self.bulk(calls), ids, strict=True):
-            if status == 200:
-                out.append(wire.parse_record(module, contents, mdef, module_access=access))
-            else:
-                out.append(wire.error_from_body(status, contents, module=module, mdef=mdef))
+        for status, contents in await self.bulk(calls):
+            out.append(wire.bulk_record(status, contents, module, mdef, module_access=access))
         return out
 
     async def delete_many(self, module: str, ids: Sequence[str]) -> list[CrmError | None]:
         """Delete several records in one ``/bulk`` round trip; per id None or the error."""
         results = await self.bulk([BulkCall("DELETE", f"{module}/{rid}") for rid in ids])
-        return [
-            None if status == 200 else wire.error_from_body(status, contents, module=module)
-            for status, contents in results
-        ]
+        return [wire.bulk_deleted(status, contents, module) for status, contents in results]
 
     async def bulk_delete(
         self, module: str, ids: Sequence[str], progress: Progress | None = None

@@ -769,8 +769,18 @@ def _options(src: JSON) -> tuple[Option, ...]:
     return tuple(out)
 
 
+#: The status :func:`parse_bulk` gives an item that is not a ``{contents, status}`` object
+#: (and the backend gives a request the answer list has no item for).
+NOT_AN_ANSWER = 0
+
+
 def parse_bulk(body: JSON) -> list[tuple[int, JSON]]:
-    """``[{contents, headers, status, status_text}, …]`` → [(status, contents)]."""
+    """``[{contents, headers, status, status_text}, …]`` → [(status, contents)].
+
+    Only an answer that is no list (or keyed object) at all raises: an odd item is one
+    sub-request's problem, kept as ``(NOT_AN_ANSWER, item)`` for :func:`bulk_outcome`.
+    A missing or null status is 200 (Sugar's doc shows ``"status": null``).
+    """
     items: Iterable[Any]
     if isinstance(body, list):
         items = body
@@ -781,9 +791,94 @@ def parse_bulk(body: JSON) -> list[tuple[int, JSON]]:
     out: list[tuple[int, JSON]] = []
     for it in items:
         if not isinstance(it, Mapping):
-            raise ProtocolError("Sugar's bulk answer holds an item that is not an object.")
-        out.append((_int(it.get("status")) or 200, it.get("contents")))
+            out.append((NOT_AN_ANSWER, it))
+            continue
+        status = _int(it.get("status"))
+        out.append((status if status is not None and status > 0 else 200, it.get("contents")))
     return out
+
+
+#: The HTTP status of Sugar's error labels, for an error body under a success status.
+_LABEL_STATUS = {
+    "not_found": 404,
+    "not_authorized": 403,
+    "edit_conflict": 409,
+    "invalid_parameter": 422,
+    "missing_parameter": 422,
+    "metadata_out_of_date": 412,
+    "need_login": 401,
+    "invalid_grant": 401,
+    "fatal_error": 500,
+    "request_failure": 500,
+}
+
+
+def _kind(contents: JSON) -> str:
+    if contents is None:
+        return "nothing"
+    if isinstance(contents, str):
+        return "text"
+    if isinstance(contents, list):
+        return "a list"
+    if isinstance(contents, Mapping):
+        return "an object that is no record"
+    return "a bare value"
+
+
+def bulk_outcome(
+    status: int, contents: JSON, *, module: str | None = None, mdef: ModuleDef | None = None
+) -> CrmError | None:
+    """The error one ``/bulk`` sub-answer stands for, or None for a success (a 2xx whose
+    contents are no error body).  Never raises: each sub-answer is its record's own."""
+    if status == NOT_AN_ANSWER:
+        return ProtocolError(
+            "Sugar's bulk answer has no proper answer for this record, so whether it was "
+            "changed is not known; reload the list to see.",
+            detail=f"bulk item: {_kind(contents)}",
+        )
+    if not 200 <= status < 300:
+        return error_from_body(status, contents, module=module, mdef=mdef)
+    if isinstance(contents, Mapping) and contents.get("error") and not contents.get("id"):
+        label = str(contents.get("error"))
+        return error_from_body(_LABEL_STATUS.get(label, 500), contents, module=module, mdef=mdef)
+    return None
+
+
+def bulk_record(
+    status: int,
+    contents: JSON,
+    module: str,
+    mdef: ModuleDef | None = None,
+    *,
+    module_access: frozenset[str] | None = None,
+) -> Record | CrmError:
+    """One sub-answer of a ``/bulk`` update: the record, or the error (a conflict, a
+    refusal, or a success status whose contents are no record).  Never raises."""
+    error = bulk_outcome(status, contents, module=module, mdef=mdef)
+    if error is not None:
+        return error
+    try:
+        return parse_record(module, contents, mdef, module_access=module_access)
+    except ProtocolError as exc:
+        return ProtocolError(
+            f"Sugar answered this record's update with {_kind(contents)} instead of the "
+            "record, so whether it was changed is not known; reload the list to see.",
+            status=status,
+            detail=exc.message,
+        )
+
+
+def bulk_deleted(status: int, contents: JSON, module: str | None = None) -> CrmError | None:
+    """One sub-answer of a ``/bulk`` delete: None when Sugar confirmed it (``{"id": …}``),
+    else the error.  Never raises."""
+    error = bulk_outcome(status, contents, module=module)
+    if error is not None or isinstance(contents, Mapping):
+        return error
+    return ProtocolError(
+        f"Sugar answered this record's delete with {_kind(contents)} instead of a "
+        "confirmation, so whether it is gone is not known; reload the list to see.",
+        status=status,
+    )
 
 
 # --------------------------------------------------------------------------------------
