@@ -690,6 +690,9 @@ class RecordPane(QWidget):
                 change.record.access
                 if change.record.access is not None
                 else self.form.original.access,
+                change.record.field_access
+                if change.record.field_access is not None
+                else self.form.original.field_access,
             )
             self.show_record(self.form.mdef, merged, push=False)
         self.related.record_changed(change)

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 
 from crmdesk.core.errors import CrmError
 from crmdesk.core.query import SortKey
-from crmdesk.core.records import Page, PageRequest, Record, Value, Version
+from crmdesk.core.records import FieldAccess, Page, PageRequest, Record, Value, Version
 from crmdesk.core.schema import FieldDef, FieldType
 from crmdesk.ui.format import DATETIME_FORMAT, NUMERIC, format_value, plain_tip
 from crmdesk.ui.forms.values import same_value
@@ -176,6 +176,8 @@ class RecordTableModel(QAbstractTableModel):
         self._favorites_on = False
         self._favorites: set[str] = set()
         self._shared_access: dict[frozenset[str], frozenset[str]] = {}
+        #: Per-field limits of the few records that have any (Sugar's _acl), by id.
+        self._field_access: dict[str, FieldAccess] = {}
         #: The user's time zone for datetime columns (None: the machine's).
         self.tz: tzinfo | None = None
         #: When the shown list was loaded from its first page (for "changes since").
@@ -359,6 +361,7 @@ class RecordTableModel(QAbstractTableModel):
             values,
             self._versions[row] if row < len(self._versions) else None,
             self._access[row] if row < len(self._access) else None,
+            self._field_access.get(self._ids[row]),
         )
 
     def pending(self, record_id: str, field_name: str) -> CellEdit | None:
@@ -382,6 +385,9 @@ class RecordTableModel(QAbstractTableModel):
             return False
         access = self._access[row]
         if access is not None and "edit" not in access:
+            return False
+        limits = self._field_access.get(self._ids[row])
+        if limits is not None and not limits.may_write(fdef.name):
             return False
         edit = self._edits.get((self._ids[row], fdef.name))
         return edit is None or edit.state != "saving"
@@ -440,6 +446,7 @@ class RecordTableModel(QAbstractTableModel):
                 {**known, **record.values},
                 record.version or self._versions[row],
                 record.access if record.access is not None else self._access[row],
+                record.field_access,
             )
         self._rows[row] = self._row(merged)
         self._keep(row, merged, replace=True)
@@ -482,6 +489,7 @@ class RecordTableModel(QAbstractTableModel):
         del self._ids[row]
         del self._versions[row]
         del self._access[row]
+        self._field_access.pop(record_id, None)
         if self._editable:
             del self._values[row]
         self._favorites.discard(record_id)
@@ -640,6 +648,7 @@ class RecordTableModel(QAbstractTableModel):
         self._values = []
         self._versions = []
         self._access = []
+        self._field_access = {}
         self._edits = {}
         self._favorites = set()
         self._make_plan()
@@ -769,6 +778,10 @@ class RecordTableModel(QAbstractTableModel):
         else:
             self._versions.insert(row, rec.version)
             self._access.insert(row, access)
+        if rec.field_access is not None:
+            self._field_access[rec.id] = rec.field_access
+        elif replace:
+            self._field_access.pop(rec.id, None)
         fav = rec.values.get(FAVORITE_FIELD)
         if fav is True:
             self._favorites.add(rec.id)
