@@ -18,6 +18,7 @@ changed are compared with what was loaded.  Either way a clash raises
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -153,6 +154,9 @@ class Operations(QObject):
         self.backend = backend
         self.runner = runner
         self._defs: dict[str, ModuleDef] = {}
+        #: Numbers each write's task key: a write sent is never superseded (cancelled) by
+        #: another one, since the server may have applied it already.
+        self._writes = itertools.count(1)
 
     async def describe(self, module: str) -> ModuleDef:
         mdef = self._defs.get(module)
@@ -212,7 +216,7 @@ class Operations(QObject):
             self.announce(RecordChange(ChangeKind.UPDATED, mdef.name, record.id, record))
 
         return self.start(
-            f"save:{mdef.name}:{original.id}",
+            f"save:{mdef.name}:{original.id}:{next(self._writes)}",
             save_changes(self.backend, mdef, original, changes),
             success=done,
             failure=failure,
@@ -232,7 +236,7 @@ class Operations(QObject):
             self.announce(RecordChange(ChangeKind.CREATED, mdef.name, record.id, record))
 
         return self.start(
-            f"create:{mdef.name}",
+            f"create:{mdef.name}:{next(self._writes)}",
             create_record(self.backend, mdef, values),
             success=done,
             failure=failure,
