@@ -8,7 +8,9 @@ sign-in (``App/user``); 401 as an empty ``text/html`` body; error reasons in
 ``X-No-Total`` / ``q`` answering -1 / -2; create 200, PUT/PATCH partial, DELETE ``true``;
 related lists, link / unlink with a JSON body; GlobalSearch; Metadata, I18n and layouts;
 field validation (400), duplicate names (409) and optimistic concurrency through
-``X-Version-Number`` (409 ``modified``), which this demo enables for every entity.
+``X-Version-Number`` (409 ``modified``), which this demo enables for every entity; lead
+conversion (``Lead/action/getConvertAttributes``, ``Lead/action/convert``) as 8.4.2's
+ConvertService does it, quirks included (see :meth:`EspoCrmApp.convert_lead`).
 
 The store speaks SuiteCRM-style neutral names; the tables below map them to EspoCRM's.
 """
@@ -190,6 +192,35 @@ LINKS: dict[tuple[str, str], tuple[str, str]] = {
     ("Opportunity", "account"): ("accounts", "Account"),
     ("Opportunity", "contacts"): ("contacts", "Contact"),
     ("Case", "account"): ("accounts", "Account"),
+}
+#: The records a conversion created, as the lead's belongsTo links (``Lead/{id}/createdContact``):
+#: link → (id attribute, target entity).  The store has no columns for them; the app keeps them.
+CONVERTED_LINKS: dict[str, tuple[str, str]] = {
+    "createdAccount": ("createdAccountId", "Account"),
+    "createdContact": ("createdContactId", "Contact"),
+    "createdOpportunity": ("createdOpportunityId", "Opportunity"),
+}
+_CONVERSION_KEYS = frozenset(
+    {"convertedAt"} | {f"{link}{s}" for link in CONVERTED_LINKS for s in ("Id", "Name")}
+)
+#: ``entityDefs.Lead.convertEntityList`` / ``convertFields`` of a stock 8.4.2.
+CONVERT_ENTITIES = ("Account", "Contact", "Opportunity")
+CONVERT_FIELDS: dict[str, dict[str, str]] = {
+    "Contact": {},
+    "Account": {
+        "name": "accountName",
+        "billingAddressStreet": "addressStreet",
+        "billingAddressCity": "addressCity",
+        "billingAddressState": "addressState",
+        "billingAddressPostalCode": "addressPostalCode",
+        "billingAddressCountry": "addressCountry",
+    },
+    "Opportunity": {"amount": "opportunityAmount", "leadSource": "source"},
+}
+#: ``scopes.<E>.duplicateCheckFieldList`` (Opportunity has none: never a duplicate).
+DUPLICATE_CHECK: dict[str, tuple[str, ...]] = {
+    "Account": ("name", "emailAddress"),
+    "Contact": ("name", "emailAddress"),
 }
 #: Enum values that EspoCRM names differently from the store.
 VALUE_MAP: dict[tuple[str, str], dict[str, str]] = {
@@ -446,6 +477,8 @@ class Session:
 @dataclass
 class AppState:
     tokens: dict[str, Session] = field(default_factory=dict)
+    #: lead id → createdAccountId / createdContactId / createdOpportunityId / convertedAt
+    converted: dict[str, dict[str, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -565,6 +598,8 @@ class EspoCrmApp:
         if head not in ENTITIES:
             raise ApiError(404, f"Controller '{head}' does not exist.")
         entity = head
+        if len(parts) == 3 and parts[1] == "action" and method == "POST":
+            return json_response(self.action(entity, parts[2], body, session))
         if len(parts) == 1:
             if method == "GET":
                 return json_response(self.list_entity(entity, query, request.headers))
@@ -737,6 +772,14 @@ class EspoCrmApp:
             return row["id"]
         if key == "versionNumber":
             return row.get("version")
+        if entity == "Lead" and key in _CONVERSION_KEYS:
+            done = self.state.converted.get(str(row["id"]), {})
+            if key == "convertedAt" or key.endswith("Id"):
+                return done.get(key)
+            link = key[: -len("Name")]
+            spec = CONVERTED_LINKS.get(link)
+            rid = done.get(f"{link}Id") if spec else None
+            return self.store.names(ENTITIES[spec[1]], [rid]).get(rid) if spec and rid else None
         if key in attrs:
             return self._out_value(entity, key, row.get(attrs[key]))
         for id_attr, name_attr, target in BELONGS[entity].values():
@@ -1174,6 +1217,8 @@ class EspoCrmApp:
         query: list[tuple[str, str]],
         headers: Mapping[str, str],
     ) -> dict[str, Any]:
+        if entity == "Lead" and link in CONVERTED_LINKS:
+            return self._converted_related(rid, link, query, headers)
         spec = LINKS.get((entity, link))
         if spec is None:
             raise ApiError(500, None)  # an unknown link name is an internal error on the server
@@ -1228,6 +1273,155 @@ class EspoCrmApp:
             self.store.unlink(ENTITIES[entity], rid, spec[0], other)
         return True
 
+    # -- lead conversion ----------------------------------------------------------------
+    def action(self, entity: str, name: str, body: Any, session: Session) -> Any:
+        """``POST <Entity>/action/<name>``: the Lead controller's two conversion actions."""
+        if entity == "Lead" and name == "getConvertAttributes":
+            return self.convert_attributes(body)
+        if entity == "Lead" and name == "convert":
+            return self.convert_lead(body, session)
+        raise ApiError(404, f"Action POST '{name}' does not exist in controller '{entity}'.")
+
+    def _lead(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not body.get("id"):
+            raise ApiError(400, "")
+        row = self.store.get("Leads", str(body["id"]))
+        if row is None:
+            raise ApiError(404, "")  # the record service's NotFound() carries no message
+        return self.to_wire("Lead", [row], full=True)[0]
+
+    def convert_attributes(self, body: Any) -> dict[str, Any]:
+        """ConvertService::getValues: per target entity, the lead's values of the fields both
+        have with the same type, then ``convertFields`` (Account.name ← accountName …)."""
+        lead = self._lead(body)
+        lead_fields = entity_defs("Lead")["fields"]
+        out: dict[str, Any] = {}
+        for target in CONVERT_ENTITIES:
+            target_fields = entity_defs(target)["fields"]
+            fmap = {
+                f: f
+                for f, meta in lead_fields.items()
+                if f in target_fields and target_fields[f].get("type") == meta.get("type")
+            }
+            fmap.update(CONVERT_FIELDS.get(target, {}))
+            attrs: dict[str, Any] = {}
+            for fld, lead_fld in fmap.items():
+                ftype = target_fields.get(fld, {}).get("type")
+                if ftype == "linkMultiple":
+                    for suffix in ("Ids", "Names", "Columns"):
+                        attrs[fld + suffix] = lead.get(lead_fld + suffix)
+                    continue
+                mine = _attribute_list(fld, ftype)
+                theirs = _attribute_list(lead_fld, lead_fields.get(lead_fld, {}).get("type"))
+                if len(mine) != len(theirs):
+                    continue
+                for attr, lead_attr in zip(mine, theirs, strict=True):
+                    if attr not in _CONVERT_IGNORED and lead_attr in lead:
+                        attrs[attr] = lead[lead_attr]
+            out[target] = attrs
+        return out
+
+    def _duplicates(self, entity: str, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """What ``findDuplicates`` finds: same first and last name, or same name, or the same
+        email address (``duplicateCheckFieldList``)."""
+        checks: list[Filter] = []
+        for fld in DUPLICATE_CHECK.get(entity, ()):
+            if fld == "name" and entity in PERSON:
+                first, last = values.get("first_name"), values.get("last_name")
+                if first or last:
+                    checks.append(
+                        Where(
+                            "and", (Cond("first_name", "eq", first), Cond("last_name", "eq", last))
+                        )
+                    )
+            elif fld == "name" and values.get("name"):
+                checks.append(Cond("name", "eq", values["name"]))
+            elif fld == "emailAddress" and values.get("email1"):
+                checks.append(Cond("email1", "like", str(values["email1"]).replace("%", "")))
+        if not checks:
+            return []
+        rows = self.store.list(ENTITIES[entity], Where("or", tuple(checks)), limit=20)
+        return [{"id": r["id"], "name": r.get("name"), "_entityType": entity} for r in rows]
+
+    def convert_lead(self, body: Any, session: Session) -> dict[str, Any]:
+        """ConvertService::convert of 8.4.2, faithfully: Account, then Contact (linked to the
+        new account), then Opportunity (linked to both); each is checked for duplicates just
+        before it would be created, and a record created before a later duplicate is found
+        stays (fixed in 9.2.4).  A value the create refuses is a RuntimeException there: 500,
+        empty body, no reason, the records created before it kept.  Nothing refuses a lead
+        that is already converted.  The answer is the lead's value map, status "Converted"."""
+        lead = self._lead(body)
+        records = body.get("records", {})
+        if not isinstance(records, dict):
+            raise ApiError(400, "")
+        skip_check = bool(body.get("skipDuplicateCheck"))
+        headers = {"x-skip-duplicate-check": "true"}
+        duplicates: list[dict[str, Any]] = []
+        created: dict[str, str] = {}
+        skip_save = False
+        for entity in CONVERT_ENTITIES:
+            values = records.get(entity)
+            if entity not in records:
+                continue
+            payload = dict(values) if isinstance(values, dict) else {}
+            if entity in ("Contact", "Opportunity") and "Account" in created:
+                payload["accountId"] = created["Account"]
+            if entity == "Opportunity" and "Contact" in created:
+                payload["contactId"] = created["Contact"]
+            if not skip_check:
+                try:
+                    probe = self.from_wire(entity, payload, creating=False)
+                except ApiError:
+                    probe = {}
+                found = self._duplicates(entity, probe)
+                duplicates.extend(found)
+                skip_save = skip_save or bool(found)
+            if skip_save:
+                continue
+            try:
+                rec = self.create(entity, payload, headers, session)
+            except ApiError as exc:
+                if exc.status == 400:
+                    raise ApiError(500, None) from None  # BadRequest → RuntimeException
+                raise
+            created[entity] = str(rec["id"])
+            if entity == "Opportunity" and "Contact" in created:
+                self.store.link("Contacts", created["Contact"], "opportunities", rec["id"])
+        if duplicates:
+            raise ApiError(409, "duplicate", duplicates)
+        lead_id = str(lead["id"])
+        self.store.update("Leads", lead_id, {"status": "Converted"}, user_id=session.user_id)
+        done = self.state.converted.setdefault(lead_id, {})
+        done["convertedAt"] = format_datetime(datetime.now(UTC))
+        for entity, rid in created.items():
+            done[f"created{entity}Id"] = rid
+        answer = self.read("Lead", lead_id)
+        for link in CONVERTED_LINKS:
+            answer[f"{link}Name"] = lead.get(f"{link}Name")  # the value map is not reloaded
+        return answer
+
+    def _converted_related(
+        self, rid: str, link: str, query: list[tuple[str, str]], headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """``GET Lead/{id}/createdContact`` …: a belongsTo list of at most one row."""
+        if not self.store.exists("Leads", rid):
+            raise ApiError(404, "")
+        id_attr, target = CONVERTED_LINKS[link]
+        target_id = self.state.converted.get(rid, {}).get(id_attr)
+        module = ENTITIES[target]
+
+        def only(flt: Filter | None) -> Filter:
+            one = Cond("id", "eq", target_id or "")
+            return one if flt is None else Where("and", (one, flt))
+
+        return self._list_answer(
+            target,
+            query,
+            headers,
+            lambda f, o, size, off: self.store.list(module, only(f), o, limit=size, offset=off),
+            lambda f: self.store.count(module, only(f)),
+        )
+
     def global_search(self, query: list[tuple[str, str]]) -> dict[str, Any]:
         qd = dict(query)
         q = qd.get("q")
@@ -1251,6 +1445,31 @@ class EspoCrmApp:
                 rows.append(item)
         page = rows[offset : offset + size]
         return {"total": -1 if len(rows) > offset + size else -2, "list": page}
+
+
+#: Attributes ``getConvertAttributes`` never copies.
+_CONVERT_IGNORED = frozenset(
+    {"createdAt", "modifiedAt", "modifiedById", "modifiedByName", "createdById", "createdByName"}
+)
+
+
+def _attribute_list(fld: str, ftype: Any) -> list[str]:
+    """FieldUtil::getAttributeList for the field types the demo has."""
+    if ftype is None:
+        return []
+    if ftype == "link":
+        return [f"{fld}Id", f"{fld}Name"]
+    if ftype == "address":
+        return [f"{fld}{p}" for p in ("Street", "City", "State", "Country", "PostalCode")]
+    if ftype == "personName":
+        return ["salutationName", "firstName", "lastName", "middleName", fld]
+    if ftype == "email":
+        return [f"{fld}IsOptedOut", f"{fld}IsInvalid", fld, f"{fld}Data"]
+    if ftype == "phone":
+        return [f"{fld}IsOptedOut", f"{fld}IsInvalid", fld, f"{fld}Data"]
+    if ftype == "currency":
+        return [fld, f"{fld}Currency"]
+    return [fld]
 
 
 def _flatten_where(items: list[Any]) -> list[tuple[str, str]]:
@@ -1312,7 +1531,10 @@ _LINK_DEFS: dict[str, dict[str, dict[str, Any]]] = {
         "account": {"type": "belongsTo", "entity": "Account", "foreign": "contacts"},
         "opportunities": {"type": "hasMany", "entity": "Opportunity", "foreign": "contacts"},
     },
-    "Lead": {},
+    "Lead": {
+        link: {"type": "belongsTo", "entity": target, "foreign": "originalLead"}
+        for link, (_attr, target) in CONVERTED_LINKS.items()
+    },
     "Opportunity": {
         "account": {"type": "belongsTo", "entity": "Account", "foreign": "opportunities"},
         "contacts": {"type": "hasMany", "entity": "Contact", "foreign": "opportunities"},
@@ -1368,6 +1590,18 @@ def entity_defs(entity: str) -> dict[str, Any]:
         fields["amountConverted"] = {"type": "currencyConverted", "readOnly": True}
     if entity == "Contact":
         fields["accounts"] = {"type": "linkMultiple"}
+    if entity == "Lead":
+        fields["convertedAt"] = {
+            "type": "datetime",
+            "layoutMassUpdateDisabled": True,
+            "readOnly": True,
+        }
+        for link in CONVERTED_LINKS:
+            fields[link] = {
+                "type": "link",
+                "layoutDetailDisabled": True,
+                "layoutMassUpdateDisabled": True,
+            }
     if entity != "User":
         fields["teams"] = {"type": "linkMultiple"}
     fields["versionNumber"] = {"type": "int", "readOnly": True, "notStorable": False}
@@ -1392,7 +1626,7 @@ def entity_defs(entity: str) -> dict[str, Any]:
         }
     links.update(_LINK_DEFS[entity])
     order_by, order = DEFAULT_ORDER.get(entity, ("createdAt", "desc"))
-    return {
+    defs: dict[str, Any] = {
         "fields": fields,
         "links": links,
         "collection": {
@@ -1402,6 +1636,10 @@ def entity_defs(entity: str) -> dict[str, Any]:
         },
         "optimisticConcurrencyControl": True,
     }
+    if entity == "Lead":
+        defs["convertEntityList"] = list(CONVERT_ENTITIES)
+        defs["convertFields"] = CONVERT_FIELDS
+    return defs
 
 
 def metadata() -> dict[str, Any]:
@@ -1476,7 +1714,13 @@ def i18n() -> dict[str, Any]:
             if fd.options:
                 vmap = VALUE_MAP.get((entity, attr), {})
                 options[attr] = {vmap.get(o.key, o.key): o.label for o in fd.options}
-        out[entity] = {"fields": fields, "links": {}, "options": options, "labels": {}}
+        links: dict[str, str] = {}
+        if entity == "Lead":
+            fields["convertedAt"] = "Converted At"
+            for link, (_attr, target) in CONVERTED_LINKS.items():
+                fields[link] = f"Created {target}"
+                links[link] = target
+        out[entity] = {"fields": fields, "links": links, "options": options, "labels": {}}
     return out
 
 

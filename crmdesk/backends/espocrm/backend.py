@@ -40,6 +40,7 @@ from crmdesk.core.errors import (
     NotFound,
     ProtocolError,
     Unsupported,
+    ValidationError,
 )
 from crmdesk.core.query import ALL_OPS, Query
 from crmdesk.core.records import Page, PageRequest, Record, RecordRef, UserInfo, Value, Version
@@ -73,6 +74,7 @@ class EspoCrmBackend(Backend):
         create_related=False,
         search=True,
         optimistic_locking=True,
+        lead_conversion=True,
         raw_request=True,
         auth_methods=("api_key", "hmac", "password"),
     )
@@ -620,6 +622,118 @@ class EspoCrmBackend(Backend):
 
         results = await asyncio.gather(*(one(m) for m in modules))
         return [ref for refs in results for ref in refs][:limit]
+
+    # -- lead conversion ----------------------------------------------------------------
+    async def convert_lead(
+        self, lead_id: str, targets: Mapping[str, Mapping[str, Value]]
+    ) -> dict[str, str]:
+        """Convert a lead into the records of ``targets`` (entity → values the user gave).
+
+        Each record starts from what ``Lead/action/getConvertAttributes`` copies from the lead
+        (names, email, phone, address, assigned user …), the given values on top, as EspoCRM's
+        own convert form does; then ``Lead/action/convert`` creates and links them and marks
+        the lead Converted.  Returns entity (as named in ``targets``) → new record id.
+        Target names may be EspoCRM's (``Contact``) or plural (``Contacts``).
+        """
+        meta = await self._load_metadata()
+        allowed = meta.get("entityDefs", {}).get("Lead", {}).get("convertEntityList")
+        allowed = [str(e) for e in allowed] if isinstance(allowed, list) else []
+        allowed = allowed or ["Account", "Contact", "Opportunity"]
+        chosen: dict[str, tuple[str, Mapping[str, Value]]] = {}
+        for given, values in targets.items():
+            entity = wire.CONVERT_ALIASES.get(given, given)
+            if entity not in allowed:
+                raise ValidationError(
+                    f"EspoCRM does not convert a lead into {given}.",
+                    advice=f"Choose among {', '.join(allowed)}.",
+                )
+            chosen[entity] = (given, values)
+        if not chosen:
+            raise ValidationError(
+                "Choose at least one record to create from the lead.",
+                advice="Tick a contact, an account or an opportunity.",
+            )
+        lead = await self.get("Lead", lead_id)
+        if str(lead.get("status") or "") == "Converted":
+            made = [
+                f"{entity} “{lead.get(f'created{entity}Name') or lead.get(f'created{entity}Id')}”"
+                for entity in allowed
+                if lead.get(f"created{entity}Id")
+            ]
+            raise ValidationError(
+                "This lead is already converted" + (f" (into {', '.join(made)})." if made else "."),
+                advice="Open the records it became from the lead's related tabs. EspoCRM "
+                "itself would create them a second time, so crmdesk does not convert it again.",
+            )
+        prefill = await self._send(
+            "POST", "Lead/action/getConvertAttributes", json_body={"id": lead_id}
+        )
+        prefill = prefill if isinstance(prefill, dict) else {}
+        records: dict[str, dict[str, Any]] = {}
+        for entity, (_given, values) in chosen.items():
+            base = prefill.get(entity)
+            payload = dict(base) if isinstance(base, dict) else {}
+            mine = await self._encode(entity, values)
+            for name in mine:  # a value the user changed wins over the lead's copy of it
+                for suffix in ("Data", "IsOptedOut", "IsInvalid", "Name"):
+                    payload.pop(name + suffix, None)
+            payload.update(mine)
+            records[entity] = payload
+        await self._check_required(records)
+        response = await self.transport.request(
+            "POST",
+            self._url("Lead/action/convert"),
+            json_body={"id": lead_id, "records": records},
+        )
+        if not 200 <= response.status_code < 300:
+            raise wire.convert_error(
+                response.status_code,
+                response.headers,
+                response.content,
+                requested=tuple(records),
+                auth_method=self.auth_method,
+            )
+        body = await decode_json(response)
+        if not isinstance(body, dict):
+            raise ProtocolError("EspoCRM's answer to converting the lead is not the lead.")
+        out: dict[str, str] = {}
+        for entity, (given, _values) in chosen.items():
+            rid = body.get(f"created{entity}Id")
+            if isinstance(rid, str) and rid:
+                out[given] = rid
+        if not out:
+            raise ProtocolError("EspoCRM converted the lead but names no record it created.")
+        return out
+
+    async def _check_required(self, records: Mapping[str, Mapping[str, Any]]) -> None:
+        """Refuse a conversion whose records lack a required value, before sending it:
+        EspoCRM 8 answers such a conversion with a bare 500 after creating the records
+        that came before (the account)."""
+        linked = {"Account": "accountId", "Contact": "contactId"}
+        filled_by_server = {attr for entity, attr in linked.items() if entity in records}
+        problems: dict[str, str] = {}
+        lines: list[str] = []
+        for entity, payload in records.items():
+            mdef = await self.describe(entity)
+            missing = [
+                f
+                for f in mdef.fields
+                if f.required
+                and not f.read_only
+                and f.default in (None, "")
+                and f.name not in filled_by_server
+                and payload.get(f.name) in (None, "", [])
+            ]
+            for f in missing:
+                problems[f.name] = wire.validation_message("required")
+            if missing:
+                lines.append(f"{entity}: {', '.join(f.label or f.name for f in missing)}")
+        if problems:
+            raise ValidationError(
+                f"The records to create lack required values ({'; '.join(lines)}).",
+                fields=problems,
+                advice="Fill in the marked fields, or untick the record, and convert again.",
+            )
 
     # -- API console --------------------------------------------------------------------
     async def raw_request(

@@ -38,7 +38,7 @@ from crmdesk.core.errors import (
     Unsupported,
     ValidationError,
 )
-from crmdesk.core.query import Condition, Filter, Group, Op
+from crmdesk.core.query import Condition, Filter, Group, Op, resolve_condition
 from crmdesk.core.records import Record, RecordRef, Value, Version
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 
@@ -551,6 +551,7 @@ _STRINGY = {
 def where_item(cond: Condition, module: ModuleDef | None) -> dict[str, Any]:
     """One condition as a where item (a dict that :func:`bracket_params` flattens)."""
     fdef = module.field(cond.field) if module is not None else None
+    cond = resolve_condition(cond, fdef)
     attr = cond.field
     if fdef is not None and not fdef.filterable:
         raise Unsupported(f"EspoCRM cannot filter on {fdef.label or fdef.name}.")
@@ -680,3 +681,84 @@ def order_attribute(field: str, module: ModuleDef | None) -> str:
     if fdef is not None and fdef.type is FieldType.RELATE and field.endswith("Id"):
         return field[:-2]
     return field
+
+
+# ----------------------------------------------------------------------------- lead conversion
+
+#: Module names a caller may use for a conversion target → EspoCRM's entity.
+CONVERT_ALIASES = {
+    "Accounts": "Account",
+    "Contacts": "Contact",
+    "Opportunities": "Opportunity",
+    "Potentials": "Opportunity",
+}
+
+
+def parse_convert_duplicates(content: bytes) -> list[tuple[str, str, str]]:
+    """A conversion's 409 ``duplicate`` body, ``[{"id", "name", "_entityType"}, …]`` →
+    (entity, id, name) per existing record; [] when the body is not that list."""
+    body = _decode_body(content)
+    if not isinstance(body, list):
+        return []
+    out: list[tuple[str, str, str]] = []
+    for row in body:
+        if not isinstance(row, dict) or row.get("id") in (None, ""):
+            continue
+        entity = _text(row.get("_entityType")) or "record"
+        name = _text(row.get("name")) or str(row["id"])
+        out.append((entity, str(row["id"]), name))
+    return out
+
+
+def convert_error(
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    requested: Sequence[str] = (),
+    auth_method: str = "",
+) -> CrmError:
+    """A non-2xx answer to ``POST Lead/action/convert``, with what it means for a conversion.
+
+    * 409 ``duplicate``: records like the ones to create exist; the body lists them.  The
+      server created nothing after the first duplicate it found, but 8.x keeps an account it
+      created before finding a duplicate contact.
+    * 500 without a reason: EspoCRM 8 turns a value its create refuses (a required field
+      left empty, an email address or phone number it rejects) into an internal error.
+    * anything else: as for any request.
+    """
+    hdrs = {k.lower(): v for k, v in headers.items()}
+    reason = redact(hdrs.get("x-status-reason", "") or "").strip()
+    if status == 409:
+        dups = parse_convert_duplicates(content)
+        if dups or reason == "duplicate":
+            listed = ", ".join(f"{entity} “{name}”" for entity, _id, name in dups[:6])
+            more = f" and {len(dups) - 6} more" if len(dups) > 6 else ""
+            advice = (
+                "The lead was not converted. Untick what already exists, or change the names "
+                "/ email address, then convert again."
+            )
+            if "Account" in requested and dups and all(e != "Account" for e, _i, _n in dups):
+                advice += (
+                    " EspoCRM 8 creates the new account before it looks for duplicate "
+                    "contacts: that account now exists and is listed on the next try."
+                )
+            return Conflict(
+                "EspoCRM found existing records like the ones to create"
+                + (f": {listed}{more}." if listed else "."),
+                advice=advice,
+                status=status,
+                detail=reason or None,
+            )
+    if status == 500 and not reason:
+        return ServerError(
+            "EspoCRM failed while creating the records of the conversion, without a reason.",
+            advice="EspoCRM 8 answers this way when it refuses a value of a record to create "
+            "(an email address or phone number it does not accept, a value too long). The "
+            "lead was not converted, but a record created before the failure (the account) "
+            "stays in the CRM: search for it before converting again.",
+            status=status,
+        )
+    return error_for(
+        status, headers, content, what="POST Lead/action/convert", auth_method=auth_method
+    )
