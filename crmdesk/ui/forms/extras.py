@@ -245,20 +245,27 @@ CONVERT_TARGETS: tuple[tuple[tuple[str, ...], Mapping[str, tuple[str, ...]]], ..
         {
             "lastname": ("lastname", "last_name"),
             "last_name": ("last_name", "lastname"),
+            "lastName": ("lastName",),
             "firstname": ("firstname", "first_name"),
             "first_name": ("first_name", "firstname"),
+            "firstName": ("firstName",),
             "email": ("email", "email1"),
+            "emailAddress": ("emailAddress",),
         },
     ),
     (
         ("Accounts", "Account"),
-        {"accountname": ("company", "account_name"), "name": ("company", "account_name")},
+        {
+            "accountname": ("company", "account_name"),
+            "name": ("company", "account_name", "accountName"),
+        },
     ),
     (
         ("Potentials", "Opportunities", "Opportunity"),
         {
             "potentialname": ("company", "account_name", "lastname"),
-            "name": ("company", "account_name", "last_name"),
+            "name": ("company", "account_name", "accountName", "last_name", "lastName"),
+            "amount": ("opportunityAmount",),
         },
     ),
 )
@@ -359,7 +366,8 @@ class ConvertLeadDialog(QDialog):
         self.ops = ops
         self.lead = lead
         self.setWindowTitle("Convert Lead")
-        parts = (lead.get(n) for n in ("firstname", "first_name", "lastname", "last_name"))
+        names = ("firstname", "first_name", "firstName", "lastname", "last_name", "lastName")
+        parts = (lead.get(n) for n in names)
         name = " ".join(str(p) for p in parts if p)
         intro = plain(
             f"Convert “{name or lead.id}” into new records. The lead is marked as converted."
@@ -453,6 +461,11 @@ def rank(module: str) -> int:
 
 def is_lead_module(module: str) -> bool:
     return module in ("Leads", "Lead")
+
+
+def lead_converted(record: Record) -> bool:
+    """The lead's status says Converted (Vtiger's ``leadstatus``, elsewhere ``status``)."""
+    return any(str(record.get(n) or "") == "Converted" for n in ("leadstatus", "status"))
 
 
 # -- attachments -----------------------------------------------------------------------------

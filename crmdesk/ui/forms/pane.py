@@ -40,6 +40,7 @@ from crmdesk.ui.forms.extras import (
     attachment_ids,
     convert_targets,
     is_lead_module,
+    lead_converted,
     rank,
     save_attachments,
 )
@@ -758,7 +759,7 @@ class RecordPane(QWidget):
         fav.setVisible(saved and offered(backend, "favorites"))
         self._show_favorite(bool(record is not None and record.get(FAVORITE_FIELD) is True))
         convert = self.record_actions["record.convert_lead"]
-        converted = record is not None and str(record.get("leadstatus") or "") == "Converted"
+        converted = record is not None and lead_converted(record)
         convert.setVisible(
             saved and is_lead_module(mdef.name) and offered(backend, "lead_conversion")
         )
