@@ -482,10 +482,10 @@ class SugarApp:
             if n == 2 and meth in ("GET", "POST"):
                 return self.filter(req, user, module)
             if n == 3 and parts[2] == "count" and meth in ("GET", "POST"):
-                return self.count(req, module)
+                return self.count(req, module, user)
             raise no_method
         if n == 2 and parts[1] == "count" and meth == "GET":
-            return self.count(req, module)
+            return self.count(req, module, user)
         if n == 3 and parts[1] == "enum" and meth == "GET":
             return self.enum(module, parts[2])
         rid = parts[1]
@@ -1641,9 +1641,10 @@ class SugarApp:
             raise _invalid(str(exc)) from None
         return Answer(200, self._page(rows, limit, offset, module, user, fields))
 
-    def count(self, req: Req, module: str) -> Answer:
+    def count(self, req: Req, module: str, user: str) -> Answer:
         args = req.args()
-        where = self.compile_filter(module, args.get("filter"), "")
+        # The signed-in user: $favorite / $owner / $creator count what filter lists.
+        where = self.compile_filter(module, args.get("filter"), user)
         return Answer(200, {"record_count": self.store.count(module, where)})
 
     def enum(self, module: str, field_name: str) -> Answer:

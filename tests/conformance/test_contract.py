@@ -12,11 +12,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from dialects import DialectSpec
+from dialects import DIALECTS, DialectSpec
 
 from crmdesk.core import errors as E
 from crmdesk.core.backend import Backend
-from crmdesk.core.query import Condition, Op, Query, SortKey, and_, or_
+from crmdesk.core.query import Condition, Op, Query, SortKey, and_, or_, period_range
 from crmdesk.core.records import PageRequest, Record, Value
 from crmdesk.core.schema import FieldType
 
@@ -214,7 +214,17 @@ def _cases(marker: str, spec: DialectSpec) -> dict[Op, tuple[Any, set[str]]]:
     }
 
 
-@pytest.mark.parametrize("op", list(Op), ids=[o.value for o in Op])
+#: Operators with a test of their own (they need dates around today, or starred records).
+_OWN_TESTS = frozenset({Op.PERIOD, Op.FAVORITE})
+
+
+def test_every_operator_is_tested() -> None:
+    assert set(_cases("m", DIALECTS[0])) | _OWN_TESTS == set(Op)
+
+
+@pytest.mark.parametrize(
+    "op", [o for o in Op if o not in _OWN_TESTS], ids=[o.value for o in Op if o not in _OWN_TESTS]
+)
 async def test_operator(
     op: Op,
     backend: Backend,
@@ -234,6 +244,89 @@ async def test_operator(
     flt = cond if alone else and_(_prefix(spec, backend, marker), cond)
     texts = await _texts(backend, spec, flt)
     assert {t.rsplit(" ", 1)[1] for t in texts} == expected
+
+
+#: Days from today of the "a", "b", "c" records of the period test.
+_PERIOD_OFFSETS = {"a": 0, "b": -40, "c": 40}
+_PERIODS = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_30_days",
+    "next_30_days",
+    "this_month",
+    "last_month",
+    "next_month",
+    "this_quarter",
+    "this_year",
+)
+
+
+async def test_period_operator(
+    backend: Backend,
+    made: list[tuple[str, str]],
+    spec: DialectSpec,
+    marker: str,
+    connect: Any,
+) -> None:
+    """A period is resolved when sent (natively or as a BETWEEN): the records whose date
+    lies in it, on a date field and (today) on the created datetime; every sign-in."""
+    d = spec.date_field
+    if Op.PERIOD not in backend.capabilities.operators:
+        with pytest.raises(E.Unsupported):
+            await _texts(backend, spec, Condition(d, Op.PERIOD, "today"))
+        return
+    today = date.today()
+    for suffix, offset in _PERIOD_OFFSETS.items():
+        values = {**spec.required, spec.text_field: f"{marker} {suffix}"}
+        values[d] = today + timedelta(days=offset)
+        await _create(backend, made, spec.module, values)
+    for key in _PERIODS:
+        low, high = period_range(key, today)
+        expected = {s for s, o in _PERIOD_OFFSETS.items() if low <= today + timedelta(o) <= high}
+        flt = and_(_prefix(spec, backend, marker), Condition(d, Op.PERIOD, key))
+        texts = await _texts(backend, spec, flt)
+        assert {t.rsplit(" ", 1)[1] for t in texts} == expected, key
+    created = and_(
+        _prefix(spec, backend, marker), Condition(spec.created_field, Op.PERIOD, "today")
+    )
+    assert len(await _texts(backend, spec, created)) == 3
+    before = and_(
+        _prefix(spec, backend, marker), Condition(spec.created_field, Op.PERIOD, "yesterday")
+    )
+    assert await _texts(backend, spec, before) == []
+    for auth in spec.auths[1:]:
+        other = await connect(auth)
+        try:
+            flt = and_(_prefix(spec, other, marker), Condition(d, Op.PERIOD, "last_30_days"))
+            texts = await _texts(other, spec, flt)
+            assert {t.rsplit(" ", 1)[1] for t in texts} == {"a"}, auth
+        finally:
+            await other.close()
+
+
+async def test_favorite_operator(
+    backend: Backend, made: list[tuple[str, str]], spec: DialectSpec, marker: str
+) -> None:
+    """Favorites only: the records the user starred, ANDed with the other conditions."""
+    favorite = Condition("", Op.FAVORITE)
+    if Op.FAVORITE not in backend.capabilities.operators:
+        with pytest.raises(E.Unsupported):
+            await _texts(backend, spec, and_(_prefix(spec, backend, marker), favorite))
+        return
+    assert backend.capabilities.favorites
+    people = {
+        str(r.get(spec.text_field)).rsplit(" ", 1)[1]: r
+        for r in await _people(backend, made, spec, marker)
+    }
+    flt = and_(_prefix(spec, backend, marker), favorite)
+    assert await _texts(backend, spec, flt) == []
+    await backend.set_favorite(spec.module, people["a"].id, True)
+    await backend.set_favorite(spec.module, people["c"].id, True)
+    assert sorted(await _texts(backend, spec, flt)) == [f"{marker} a", f"{marker} c"]
+    assert await backend.count(spec.module, Query(filter=flt)) == 2
+    await backend.set_favorite(spec.module, people["c"].id, False)
+    assert await _texts(backend, spec, flt) == [f"{marker} a"]
 
 
 async def test_empty_matches_unset_values(

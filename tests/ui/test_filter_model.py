@@ -12,14 +12,18 @@ from helpers.fake_backend import ACCOUNTS, CONTACTS
 
 from crmdesk.core.backend import Capabilities
 from crmdesk.core.errors import Unsupported
-from crmdesk.core.query import ALL_OPS, Condition, Op, and_, or_
+from crmdesk.core.query import ALL_OPS, Condition, Op, Period, and_, or_
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 from crmdesk.ui.filters.model import (
+    FAVORITES_ONLY,
+    PERIODS,
     FilterSpec,
     build,
     describe,
+    favorites_offered,
     filterable_fields,
     offered_ops,
+    op_label,
     operators_for,
     parse_list,
     parse_scalar,
@@ -165,3 +169,54 @@ def test_typed_values_and_spec_edits() -> None:
     assert without(spec, 0) == FilterSpec("a", (RETAIL,))
     assert not spec.empty
     assert FilterSpec("  ").empty
+
+
+SUGAR_LIKE = Capabilities(operators=ALL_OPS | {Op.FAVORITE}, favorites=True)
+THIS_MONTH = Condition("founded", Op.PERIOD, "this_month")
+
+
+def test_periods_are_offered_first_on_date_fields_and_read_naturally() -> None:
+    founded, created = ACCOUNTS.field("founded"), ACCOUNTS.field("date_entered")
+    assert founded is not None
+    assert created is not None
+    assert operators_for(founded)[0] is Op.PERIOD
+    assert operators_for(created)[0] is Op.PERIOD
+    assert op_label(Op.PERIOD, founded) == "within"
+    industry = ACCOUNTS.field("industry")
+    assert industry is not None
+    assert Op.PERIOD not in operators_for(industry)
+    assert Op.FAVORITE not in operators_for(industry)
+    # Every period of the core is listed, once.
+    assert sorted(PERIODS) == sorted(Period)
+    assert describe(THIS_MONTH, ACCOUNTS) == "Founded: this month"
+    assert describe(Condition("date_entered", Op.PERIOD, "last_7_days"), ACCOUNTS) == (
+        "Created: last 7 days"
+    )
+    # The spec keeps the period, not dates: built as is, resolved when sent.
+    assert build(FilterSpec(conditions=(THIS_MONTH,)), ACCOUNTS, ALL) == THIS_MONTH
+    with pytest.raises(Unsupported, match="within"):
+        build(
+            FilterSpec(conditions=(THIS_MONTH,)),
+            ACCOUNTS,
+            Capabilities(operators=ALL_OPS - {Op.PERIOD}),
+        )
+
+
+def test_favorites_only_is_anded_with_everything_where_offered() -> None:
+    assert favorites_offered(SUGAR_LIKE)
+    assert not favorites_offered(ALL)  # favorites=False
+    assert not favorites_offered(Capabilities(favorites=True))  # the operator is not claimed
+    fav = FilterSpec(favorites=True)
+    assert not fav.empty
+    assert build(fav, ACCOUNTS, SUGAR_LIKE) == FAVORITES_ONLY
+    assert Condition("", Op.FAVORITE) == FAVORITES_ONLY
+    anyof = FilterSpec("acme", (BANKING, RETAIL), "or", favorites=True)
+    assert build(anyof, ACCOUNTS, SUGAR_LIKE) == and_(
+        Condition("name", Op.CONTAINS, "acme"), or_(BANKING, RETAIL), FAVORITES_ONLY
+    )
+    with pytest.raises(Unsupported, match="favorites"):
+        build(fav, ACCOUNTS, ALL)
+    # Editing the conditions keeps the switch.
+    spec = with_condition(fav, BANKING)
+    assert spec.favorites
+    assert without(spec, 0).favorites

@@ -58,7 +58,7 @@ from crmdesk.core.errors import (
     ServerError,
     Unavailable,
 )
-from crmdesk.core.query import Condition, Op, Query, SortKey
+from crmdesk.core.query import ALL_OPS, Condition, Op, Query, SortKey
 from crmdesk.core.records import Page, PageRequest, Record, RecordRef, UserInfo, Value, Version
 from crmdesk.core.schema import ModuleDef, ModuleInfo, Option
 
@@ -232,6 +232,7 @@ class _Session:
 class SugarCrmBackend(Backend):
     dialect: ClassVar[str] = "sugarcrm"
     capabilities: ClassVar[Capabilities] = Capabilities(
+        operators=ALL_OPS | {Op.FAVORITE},
         or_filters=True,
         nested_filters=True,
         multi_sort=True,

@@ -32,7 +32,15 @@ from crmdesk.core.errors import (
     Unsupported,
     ValidationError,
 )
-from crmdesk.core.query import Condition, Filter, Group, Op, Query, SortKey
+from crmdesk.core.query import (
+    Condition,
+    Filter,
+    Group,
+    Op,
+    Query,
+    SortKey,
+    resolve_condition,
+)
 from crmdesk.core.records import FieldAccess, Page, Record, RecordRef, UserInfo, Value, Version
 from crmdesk.core.schema import (
     Cardinality,
@@ -1449,6 +1457,11 @@ _DATE_TYPES = frozenset({FieldType.DATE, FieldType.DATETIME})
 def encode_condition(cond: Condition, mdef: ModuleDef | None = None) -> dict[str, Any]:
     fdef = mdef.field(cond.field) if mdef is not None else None
     is_date = fdef is not None and fdef.type in _DATE_TYPES
+    cond = resolve_condition(cond, fdef, native_periods=DATE_RANGES, favorites=True)
+    if cond.op is Op.FAVORITE:
+        return {"$favorite": ""}
+    if cond.op is Op.PERIOD:
+        return {cond.field: {"$dateRange": cond.value}}
     if cond.op not in _OPS:
         raise Unsupported(f"Sugar has no filter operator for {cond.op}.")
     if cond.op in (Op.EMPTY, Op.NOT_EMPTY):

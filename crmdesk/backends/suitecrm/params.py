@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from crmdesk.backends.common import format_db_datetime, format_number
 from crmdesk.core.errors import Unsupported, ValidationError
-from crmdesk.core.query import Condition, Filter, Group, Op, Query
+from crmdesk.core.query import Condition, Filter, Group, Op, Query, resolve_filter
 from crmdesk.core.records import Value
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 
@@ -34,6 +34,7 @@ SUPPORTED_OPS = frozenset(
         Op.STARTS,
         Op.BETWEEN,
         Op.EMPTY,
+        Op.PERIOD,  # sent as its BETWEEN
     }
 )
 _DIRECT = {Op.EQ: "eq", Op.NEQ: "neq", Op.LT: "lt", Op.LTE: "lte", Op.GT: "gt", Op.GTE: "gte"}
@@ -92,6 +93,7 @@ def _flatten(f: Filter) -> tuple[str, list[Condition]]:
 def filter_params(
     flt: Filter | None, mdef: ModuleDef | None = None, *, prefix: str = "filter"
 ) -> Params:
+    flt = resolve_filter(flt, mdef)  # periods → BETWEEN; no favorites
     if flt is None:
         return []
     kind, leaves = _flatten(flt)

@@ -23,7 +23,7 @@ from decimal import Decimal
 from crmdesk.backends import common
 from crmdesk.backends.vtiger.wire import MULTI_SEP, NAME_SUFFIX, is_name_field
 from crmdesk.core.errors import Unsupported, ValidationError
-from crmdesk.core.query import Condition, Filter, Group, Op, SortKey
+from crmdesk.core.query import Condition, Filter, Group, Op, SortKey, resolve_filter
 from crmdesk.core.records import Value
 from crmdesk.core.schema import FieldType, ModuleDef
 
@@ -33,6 +33,7 @@ MAX_TERMS = 64
 
 SUPPORTED_OPS = frozenset(
     {Op.EQ, Op.NEQ, Op.LT, Op.LTE, Op.GT, Op.GTE, Op.CONTAINS, Op.STARTS, Op.IN, Op.BETWEEN}
+    | {Op.PERIOD}  # sent as its BETWEEN
 )
 _CMP = {Op.EQ: "=", Op.NEQ: "!=", Op.LT: "<", Op.LTE: "<=", Op.GT: ">", Op.GTE: ">="}
 
@@ -128,6 +129,7 @@ def dnf(flt: Filter) -> list[list[Condition]]:
 
 def where_sql(flt: Filter | None, mdef: ModuleDef | None = None) -> str:
     """The text after ``where`` (empty for no filter)."""
+    flt = resolve_filter(flt, mdef)  # periods → BETWEEN; no favorites
     if flt is None:
         return ""
     if isinstance(flt, Group) and not flt.children:

@@ -10,14 +10,14 @@ the UI never sends a query the CRM would reject for its shape.  No widgets here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
 from crmdesk.core.backend import Capabilities
 from crmdesk.core.errors import Unsupported
-from crmdesk.core.query import NULLARY, Condition, Filter, Op, and_, depth, or_
+from crmdesk.core.query import NULLARY, Condition, Filter, Op, Period, and_, depth, or_
 from crmdesk.core.records import Value
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 
@@ -46,7 +46,7 @@ _ORDERED = (
     Op.EMPTY,
     Op.NOT_EMPTY,
 )
-_DATES = (Op.EQ, Op.LT, Op.LTE, Op.GT, Op.GTE, Op.BETWEEN, Op.EMPTY, Op.NOT_EMPTY)
+_DATES = (Op.PERIOD, Op.EQ, Op.LT, Op.LTE, Op.GT, Op.GTE, Op.BETWEEN, Op.EMPTY, Op.NOT_EMPTY)
 #: The operators that make sense for each field type, in the order the menu lists them.
 TYPE_OPERATORS: dict[FieldType, tuple[Op, ...]] = {
     FieldType.TEXT: _TEXTUAL,
@@ -58,7 +58,16 @@ TYPE_OPERATORS: dict[FieldType, tuple[Op, ...]] = {
     FieldType.DECIMAL: _ORDERED,
     FieldType.CURRENCY: _ORDERED,
     FieldType.DATE: _DATES,
-    FieldType.DATETIME: (Op.LT, Op.LTE, Op.GT, Op.GTE, Op.BETWEEN, Op.EMPTY, Op.NOT_EMPTY),
+    FieldType.DATETIME: (
+        Op.PERIOD,
+        Op.LT,
+        Op.LTE,
+        Op.GT,
+        Op.GTE,
+        Op.BETWEEN,
+        Op.EMPTY,
+        Op.NOT_EMPTY,
+    ),
     FieldType.BOOL: (Op.EQ, Op.EMPTY, Op.NOT_EMPTY),
     FieldType.ENUM: (Op.EQ, Op.NEQ, Op.IN, Op.NOT_IN, Op.EMPTY, Op.NOT_EMPTY),
     FieldType.MULTIENUM: (Op.CONTAINS, Op.EMPTY, Op.NOT_EMPTY),
@@ -81,6 +90,8 @@ _LABELS: dict[Op, str] = {
     Op.BETWEEN: "between",
     Op.EMPTY: "is empty",
     Op.NOT_EMPTY: "is not empty",
+    Op.PERIOD: "within",
+    Op.FAVORITE: "is a favorite",
 }
 _DATE_LABELS: dict[Op, str] = {
     Op.EQ: "on",
@@ -94,6 +105,30 @@ _DATE_LABELS: dict[Op, str] = {
 _NAME_PARTS = ("last_name", "first_name", "lastname", "firstname", "lastName", "firstName")
 
 NOT_OFFERED = "not offered by this CRM"
+#: The periods the "within" menu lists, in its order.
+PERIODS: tuple[Period, ...] = (
+    Period.TODAY,
+    Period.YESTERDAY,
+    Period.TOMORROW,
+    Period.THIS_WEEK,
+    Period.LAST_WEEK,
+    Period.NEXT_WEEK,
+    Period.THIS_MONTH,
+    Period.LAST_MONTH,
+    Period.NEXT_MONTH,
+    Period.THIS_QUARTER,
+    Period.LAST_QUARTER,
+    Period.NEXT_QUARTER,
+    Period.THIS_YEAR,
+    Period.LAST_YEAR,
+    Period.NEXT_YEAR,
+    Period.LAST_7_DAYS,
+    Period.LAST_30_DAYS,
+    Period.NEXT_7_DAYS,
+    Period.NEXT_30_DAYS,
+)
+#: The condition "Favorites only" adds.
+FAVORITES_ONLY = Condition("", Op.FAVORITE)
 
 
 def operators_for(fdef: FieldDef) -> tuple[Op, ...]:
@@ -146,6 +181,11 @@ def quick_hint(mdef: ModuleDef) -> str:
     return "Filter by " + " or ".join(f.label.lower() for f in fields) + " (Ctrl+F)"
 
 
+def favorites_offered(caps: Capabilities) -> bool:
+    """Whether "Favorites only" can be sent to this CRM."""
+    return caps.favorites and Op.FAVORITE in caps.operators
+
+
 @dataclass(frozen=True, slots=True)
 class FilterSpec:
     """The filter bar's state for one module."""
@@ -153,10 +193,12 @@ class FilterSpec:
     quick: str = ""
     conditions: tuple[Condition, ...] = ()
     mode: Mode = "and"
+    #: Only the user's favorites (ANDed with the rest, whatever the mode).
+    favorites: bool = False
 
     @property
     def empty(self) -> bool:
-        return not self.quick.strip() and not self.conditions
+        return not self.quick.strip() and not self.conditions and not self.favorites
 
 
 def _quick_filter(spec: FilterSpec, mdef: ModuleDef, caps: Capabilities, alone: bool) -> Filter:
@@ -194,6 +236,10 @@ def build(spec: FilterSpec, mdef: ModuleDef, caps: Capabilities) -> Filter | Non
         parts = [or_(*parts)]
     if spec.quick.strip():
         parts.insert(0, _quick_filter(spec, mdef, caps, alone=not parts))
+    if spec.favorites:
+        if not favorites_offered(caps):
+            raise Unsupported("This CRM cannot list only favorites.")
+        parts.append(FAVORITES_ONLY)
     if not parts:
         return None
     result = parts[0] if len(parts) == 1 else and_(*parts)
@@ -221,11 +267,23 @@ def value_text(fdef: FieldDef | None, value: Value) -> str:
     return str(value)
 
 
+def period_label(value: Value | tuple[Value, ...]) -> str:
+    """ "this month" for ``"this_month"``; the value itself when it names no period."""
+    try:
+        return Period(str(value)).label
+    except ValueError:
+        return str(value)
+
+
 def describe(cond: Condition, mdef: ModuleDef) -> str:
-    """A chip's text: "Industry is one of Banking, Energy"."""
+    """A chip's text: "Industry is one of Banking, Energy", "Close date: this month"."""
+    if cond.op is Op.FAVORITE:
+        return "★ Favorites only"
     fdef = mdef.field(cond.field)
     label = fdef.label if fdef else cond.field
     op = op_label(cond.op, fdef)
+    if cond.op is Op.PERIOD:
+        return f"{label}: {period_label(cond.value)}"
     if cond.op in NULLARY:
         return f"{label} {op}"
     if cond.op is Op.BETWEEN:
@@ -264,11 +322,11 @@ def parse_list(fdef: FieldDef, text: str) -> tuple[Value, ...]:
 
 def without(spec: FilterSpec, index: int) -> FilterSpec:
     conds = spec.conditions[:index] + spec.conditions[index + 1 :]
-    return FilterSpec(spec.quick, conds, spec.mode)
+    return replace(spec, conditions=conds)
 
 
 def with_condition(spec: FilterSpec, cond: Condition) -> FilterSpec:
-    return FilterSpec(spec.quick, (*spec.conditions, cond), spec.mode)
+    return replace(spec, conditions=(*spec.conditions, cond))
 
 
 def offered_ops(fdef: FieldDef, caps: Capabilities) -> Sequence[tuple[Op, bool]]:

@@ -10,6 +10,7 @@ capability check before it) refuses the new one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time
 
 from PySide6.QtCore import QDate, QEvent, QObject, Qt, QTimer, Signal
@@ -37,10 +38,12 @@ from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 from crmdesk.ui.browser import Browser
 from crmdesk.ui.filters.model import (
     NOT_OFFERED,
+    PERIODS,
     FilterSpec,
     Mode,
     build,
     describe,
+    favorites_offered,
     filterable_fields,
     offered_ops,
     op_label,
@@ -138,6 +141,8 @@ class ValueEditor(QWidget):
             self._add(self._one())
             layout.addWidget(plain_label("and"))
             self._add(self._one())
+        elif op is Op.PERIOD:
+            self._add(self._periods())
         else:
             self._add(self._one())
 
@@ -168,6 +173,16 @@ class ValueEditor(QWidget):
             "number" if t in (FieldType.INT, FieldType.DECIMAL, FieldType.CURRENCY) else "value"
         )
         return line
+
+    @staticmethod
+    def _periods() -> QComboBox:
+        combo = QComboBox()
+        combo.setAccessibleName("Period")
+        combo.setToolTip("Worked out each time the list loads: “today” stays today")
+        for period in PERIODS:
+            combo.addItem(period.label, period.value)
+        combo.setMaxVisibleItems(len(PERIODS))
+        return combo
 
     def _many(self) -> QWidget:
         if self.fdef.options:
@@ -285,9 +300,20 @@ class ConditionBuilder(QFrame):
         return super().event(e)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """QWidget.keyPressEvent: Esc closes the builder."""
+        """QWidget.keyPressEvent: Esc closes the builder; Enter on a closed drop-down (a
+        period, an option) adds the condition as Enter in a text value does."""
         if event.key() == Qt.Key.Key_Escape:
             self.cancelled.emit()
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.add.isEnabled():
+            focused = self.focusWidget()
+            # A text value's Enter was handled (returnPressed) before it came up here.
+            if not (
+                isinstance(focused, QLineEdit)
+                and self.editor is not None
+                and focused in self.editor.widgets
+            ):
+                self._add()
             return
         super().keyPressEvent(event)
 
@@ -423,6 +449,10 @@ class FilterBar(QWidget):
         self.mode.addItem("Match all", "and")
         self.mode.addItem("Match any", "or")
         self.mode.setToolTip("Whether a record must meet all the conditions or any of them")
+        self.favorites = QCheckBox("★ Favorites only")
+        self.favorites.setToolTip("Show only the records you starred")
+        self.favorites.setAccessibleName("Favorites only")
+        self.favorites.hide()
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove the quick text and every condition")
         self.clear_button.setAutoDefault(False)
@@ -450,6 +480,7 @@ class FilterBar(QWidget):
         top.addWidget(self.quick, 1)
         top.addWidget(self.add_button)
         top.addWidget(self.mode)
+        top.addWidget(self.favorites)
         top.addWidget(self.clear_button)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 2, 0, 2)
@@ -475,6 +506,7 @@ class FilterBar(QWidget):
         self.builder.added.connect(self._add_condition)
         self.builder.cancelled.connect(self.close_builder)
         self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.favorites.toggled.connect(self._favorites_toggled)
         self.clear_button.clicked.connect(self.clear)
         self.setEnabled(False)
         self._refresh()
@@ -502,6 +534,7 @@ class FilterBar(QWidget):
             quick_hint(mdef) if has_quick else "This CRM cannot filter this module by name"
         )
         self.mode.setVisible(caps.or_filters)
+        self.favorites.setVisible(favorites_offered(caps))
         self.show_spec(spec)
 
     def show_spec(self, spec: FilterSpec) -> None:
@@ -515,6 +548,9 @@ class FilterBar(QWidget):
         self.mode.blockSignals(True)
         self.mode.setCurrentIndex(1 if spec.mode == "or" else 0)
         self.mode.blockSignals(False)
+        self.favorites.blockSignals(True)
+        self.favorites.setChecked(spec.favorites)
+        self.favorites.blockSignals(False)
         self._refresh()
 
     def show_message(self, text: str) -> None:
@@ -550,6 +586,9 @@ class FilterBar(QWidget):
         self.quick.clear()
         self.quick.blockSignals(False)
         self._change(FilterSpec(mode=self._spec.mode))
+        self.favorites.blockSignals(True)
+        self.favorites.setChecked(False)
+        self.favorites.blockSignals(False)
 
     def remove_condition(self, index: int) -> None:
         self._change(without(self._spec, index))
@@ -560,14 +599,17 @@ class FilterBar(QWidget):
 
     def _mode_changed(self) -> None:
         mode: Mode = "or" if self.mode.currentData() == "or" else "and"
-        self._change(FilterSpec(self._spec.quick, self._spec.conditions, mode))
+        self._change(replace(self._spec, mode=mode))
+
+    def _favorites_toggled(self, on: bool) -> None:
+        self._change(replace(self._spec, favorites=on))
 
     def _quick_settled(self) -> None:
         self._debounce.stop()
         text = self.quick.text()
         if text.strip() == self._spec.quick.strip():
             return
-        self._change(FilterSpec(text.strip(), self._spec.conditions, self._spec.mode))
+        self._change(replace(self._spec, quick=text.strip()))
 
     def _maybe_cleared(self, text: str) -> None:
         if not text and self._spec.quick:
