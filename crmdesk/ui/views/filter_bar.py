@@ -179,9 +179,15 @@ class ValueEditor(QWidget):
         combo = QComboBox()
         combo.setAccessibleName("Period")
         combo.setToolTip("Worked out each time the list loads: “today” stays today")
+        group = ""
         for period in PERIODS:
+            # days, weeks, months, quarters, years, rolling days: a separator between
+            kind = period.value.rsplit("_", 1)[-1] if "_" in period.value else "day"
+            if group and kind != group:
+                combo.insertSeparator(combo.count())
+            group = kind
             combo.addItem(period.label, period.value)
-        combo.setMaxVisibleItems(len(PERIODS))
+        combo.setMaxVisibleItems(combo.count())
         return combo
 
     def _many(self) -> QWidget:
