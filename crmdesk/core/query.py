@@ -65,7 +65,7 @@ class Period(StrEnum):
 
     @property
     def label(self) -> str:
-        """ "this month", "last 7 days"."""
+        """How the period reads in a sentence: ``this month``, ``last 7 days``."""
         return self.value.replace("_", " ")
 
 

@@ -268,7 +268,7 @@ def value_text(fdef: FieldDef | None, value: Value) -> str:
 
 
 def period_label(value: Value | tuple[Value, ...]) -> str:
-    """ "this month" for ``"this_month"``; the value itself when it names no period."""
+    """The period named by ``value`` as it reads (``this month``), else the value itself."""
     try:
         return Period(str(value)).label
     except ValueError:
