@@ -7,12 +7,14 @@ under its own slot key, so a newer request supersedes an older one.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from PySide6.QtCore import QObject, Signal
 
 from crmdesk.core.backend import Backend
 from crmdesk.core.query import Filter, Query, SortKey
 from crmdesk.core.records import Page, PageRequest, Record
-from crmdesk.core.schema import FieldType, ModuleDef
+from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 from crmdesk.ui.models.modules import ModuleTreeModel
 from crmdesk.ui.models.records import Loader, LoaderFactory, RecordTableModel
 from crmdesk.ui.tasks import TaskRunner
@@ -46,6 +48,9 @@ class Browser(QObject):
         self._defs: dict[str, ModuleDef] = {}
         #: The filter of each module's list (kept while other modules are shown).
         self.filters: dict[str, Filter] = {}
+        #: The columns of a module's list: the CRM's, unless someone (the column chooser)
+        #: puts the user's choice here.
+        self.columns_for: Callable[[ModuleDef], tuple[FieldDef, ...]] = _crm_columns
 
     # -- operations ------------------------------------------------------------------
     def load_modules(self) -> None:
@@ -93,11 +98,19 @@ class Browser(QObject):
             self.filters.pop(module, None)
         else:
             self.filters[module] = flt
+        self.relist(module)
+
+    def relist(self, module: str) -> None:
+        """Load ``module``'s open list again from its first page with its filter and
+        columns as they are now (a filter or the column choice changed).  The sort stays,
+        unless its field is no longer a column."""
         mdef = self.module
-        if mdef is not None and mdef.name == module:
-            self.records.set_source(
-                mdef.columns(), self.loader_factory(mdef), sort=self.records.sort_keys
-            )
+        if mdef is None or mdef.name != module:
+            return
+        columns = self.columns_for(mdef)
+        shown = {c.name for c in columns}
+        sort = tuple(k for k in self.records.sort_keys if k.field in shown)
+        self.records.set_source(columns, self.loader_factory(mdef, columns), sort=sort)
 
     def redefine(self, name: str) -> None:
         """Drop ``name``'s definition and read it again; the open list takes the new one."""
@@ -110,7 +123,8 @@ class Browser(QObject):
         self._defs[name] = mdef
         if self.module is not None and self.module.name == name:
             self.module = mdef
-            self.records.set_source(mdef.columns(), self.loader_factory(mdef))
+            columns = self.columns_for(mdef)
+            self.records.set_source(columns, self.loader_factory(mdef, columns))
         self.definition_changed.emit(mdef)
 
     async def _load_modules(self) -> None:
@@ -126,7 +140,8 @@ class Browser(QObject):
 
     def _show_module(self, mdef: ModuleDef) -> None:
         self.module = mdef
-        self.records.set_source(mdef.columns(), self.loader_factory(mdef))
+        columns = self.columns_for(mdef)
+        self.records.set_source(columns, self.loader_factory(mdef, columns))
         self.module_opened.emit(mdef)
 
     async def _open_record(self, mdef: ModuleDef, record_id: str) -> None:
@@ -136,11 +151,16 @@ class Browser(QObject):
         self.record = record
         self.record_loaded.emit(mdef, record)
 
-    def loader_factory(self, mdef: ModuleDef) -> LoaderFactory:
+    def loader_factory(
+        self, mdef: ModuleDef, columns: Sequence[FieldDef] | None = None
+    ) -> LoaderFactory:
+        """Loaders of ``mdef``'s list asking for ``columns`` (by default its columns now)."""
         backend = self.backend
+        if columns is None:
+            columns = self.columns_for(mdef)
 
         def make(sort: tuple[SortKey, ...]) -> Loader:
-            query = list_query(mdef, sort, self.filters.get(mdef.name))
+            query = list_query(mdef, sort, self.filters.get(mdef.name), columns)
 
             async def load(request: PageRequest) -> Page:
                 return await backend.list_records(mdef.name, query, request)
@@ -150,10 +170,21 @@ class Browser(QObject):
         return make
 
 
-def list_query(mdef: ModuleDef, sort: tuple[SortKey, ...] = (), flt: Filter | None = None) -> Query:
-    """The query behind a module's record table: its list columns (and the display names
-    of relate columns), in ``sort`` order, narrowed by ``flt``."""
-    columns = mdef.columns()
+def _crm_columns(mdef: ModuleDef) -> tuple[FieldDef, ...]:
+    return mdef.columns()
+
+
+def list_query(
+    mdef: ModuleDef,
+    sort: tuple[SortKey, ...] = (),
+    flt: Filter | None = None,
+    columns: Sequence[FieldDef] | None = None,
+) -> Query:
+    """The query behind a module's record table: its list columns (``columns``, by
+    default the CRM's) and the display names of relate columns, in ``sort`` order,
+    narrowed by ``flt``."""
+    if columns is None:
+        columns = mdef.columns()
     names = [c.name for c in columns]
     names += [
         c.relate_name_field for c in columns if c.type is FieldType.RELATE and c.relate_name_field

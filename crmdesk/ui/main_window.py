@@ -50,6 +50,7 @@ from crmdesk.ui.operations import Operations
 from crmdesk.ui.secret_prompt import ask_secrets
 from crmdesk.ui.signin_browser import WAITING_TEXT, BrowserWaitDialog, watch_browser
 from crmdesk.ui.tasks import TaskRunner
+from crmdesk.ui.views.columns import remember_layouts
 from crmdesk.ui.views.detail import plain_label
 from crmdesk.ui.views.error_banner import ErrorBanner
 from crmdesk.ui.views.module_tree import ModuleTree, kind_icon
@@ -277,6 +278,8 @@ class MainWindow(QMainWindow):
             sink=self.errors,
             verify_tls=conn.verify_tls,
         )
+        if self.store is not None:  # list columns chosen are remembered beside the profiles
+            remember_layouts(conn.backend, conn.name, self.store.profiles.directory)
         cid = conn.id
         self.connections[cid] = conn
         self.workspaces[cid] = ws

@@ -24,6 +24,7 @@ from crmdesk.ui.models.modules import ModuleTreeModel
 from crmdesk.ui.models.records import RecordTableModel
 from crmdesk.ui.operations import ChangeKind, Operations, RecordChange
 from crmdesk.ui.tasks import ErrorSink, TaskRunner
+from crmdesk.ui.views.columns import ColumnChooser
 from crmdesk.ui.views.detail import plain_label
 from crmdesk.ui.views.error_banner import ErrorBanner
 from crmdesk.ui.views.filter_bar import FilterBar, FilterController
@@ -80,6 +81,8 @@ class Workspace(QWidget):
         self.modules = ModuleTreeModel(self)
         self.browser = Browser(backend, self.runner, self.records, self.modules, self)
         self.table = RecordTableView(self.records)
+        #: The list's columns as the user chose them (header menu, Choose Columns…).
+        self.columns = ColumnChooser(self.table, self.browser, self)
         self.filter_bar = FilterBar()
         self.filters = FilterController(self.filter_bar, self.browser, self.records, self)
         self.banner = ErrorBanner()
@@ -122,6 +125,7 @@ class Workspace(QWidget):
         self.table.record_selected.connect(self._select_record)
         self.ops.changed.connect(self._record_changed)
         self.detail.notice.connect(self.notice)
+        self.columns.notice.connect(self.notice)
         b.module_opened.connect(self._module_opened)
         b.record_loaded.connect(self._record_loaded)
         b.definition_changed.connect(self._definition_changed)

@@ -7,7 +7,10 @@ Retry and Revert (also on the cell's context menu and as shortcuts).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import (
+    QEvent,
     QItemSelection,
     QModelIndex,
     QObject,
@@ -320,6 +323,11 @@ class RecordTableView(QTableView):
     #: Retry / revert a cell whose edit was not saved: (record id, field name).
     retry_edit_requested = Signal(str, str)
     revert_edit_requested = Signal(str, str)
+    #: The user dragged a column to another place or changed a column's width:
+    #: (field names in the order shown, {field name: width} of the columns sized by hand).
+    layout_edited = Signal(tuple, dict)
+    #: The header's context menu was asked for, at this global position.
+    header_menu_requested = Signal(QPoint)
 
     def __init__(self, model: RecordTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -342,6 +350,22 @@ class RecordTableView(QTableView):
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header.setStretchLastSection(True)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(
+            lambda pos: self.header_menu_requested.emit(header.mapToGlobal(pos))
+        )
+        header.sectionMoved.connect(self._section_moved)
+        header.sectionResized.connect(self._section_resized)
+        #: A column's width the user chose (by field name), or None: the type's default.
+        self.width_of: Callable[[str], int | None] = lambda _name: None
+        #: Widths the user set by hand since the columns were last reset (by field name).
+        self._hand_widths: dict[str, int] = {}
+        self._laying_out = False
+        #: A mouse button is down on the header: a resize now is the user's.
+        self._header_pressed = False
+        #: The user resized a column during the press: reported when the button is up.
+        self._resized_by_hand = False
+        header.viewport().installEventFilter(self)
         self.setSortingEnabled(True)
         self._prefetch = QTimer(self)
         self._prefetch.setSingleShot(True)
@@ -575,10 +599,103 @@ class RecordTableView(QTableView):
     def _columns_reset(self) -> None:
         char = self.fontMetrics().averageCharWidth()
         header = self.horizontalHeader()
-        for col, fdef in enumerate(self._model.columns):
-            chars = _FIRST_COLUMN if col == 0 else _WIDTHS.get(fdef.type, 16)
-            header.resizeSection(col, char * chars + 16)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._laying_out = True
+        self._hand_widths = {}
+        self._resized_by_hand = False
+        try:
+            for col, fdef in enumerate(self._model.columns):
+                width = self.width_of(fdef.name)
+                if width is None:
+                    chars = _FIRST_COLUMN if col == 0 else _WIDTHS.get(fdef.type, 16)
+                    width = char * chars + 16
+                else:
+                    self._hand_widths[fdef.name] = width
+                header.resizeSection(col, width)
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        finally:
+            self._laying_out = False
+        self._show_sort()
+
+    def _show_sort(self) -> None:
+        """Put the header's sort arrow on the sorted column (columns come in another
+        order after a change of columns), without asking the model to sort again."""
+        keys = self._model.sort_keys
+        col = self._model.column_of(keys[0].field) if keys else -1
+        if keys and col < 0:
+            return
+        order = (
+            Qt.SortOrder.DescendingOrder
+            if keys and keys[0].descending
+            else Qt.SortOrder.AscendingOrder
+        )
+        header = self.horizontalHeader()
+        if header.sortIndicatorSection() == col and (
+            col < 0 or header.sortIndicatorOrder() == order
+        ):
+            return
+        blocked = header.blockSignals(True)
+        try:
+            header.setSortIndicator(col, order)
+        finally:
+            header.blockSignals(blocked)
+        header.viewport().update()
+
+    # -- the columns as the user arranged them -------------------------------------------
+    def visual_fields(self) -> tuple[str, ...]:
+        """The shown columns' field names, left to right as the header shows them."""
+        header = self.horizontalHeader()
+        columns = self._model.columns
+        logical = (header.logicalIndex(v) for v in range(header.count()))
+        return tuple(columns[c].name for c in logical if 0 <= c < len(columns))
+
+    def arrange(self, fields: tuple[str, ...]) -> None:
+        """Show the columns of ``fields`` in that order by moving header sections (the
+        model keeps its order; nothing loads)."""
+        header = self.horizontalHeader()
+        self._laying_out = True
+        try:
+            for visual, name in enumerate(fields):
+                logical = self._model.column_of(name)
+                if logical >= 0 and header.visualIndex(logical) != visual:
+                    header.moveSection(header.visualIndex(logical), visual)
+        finally:
+            self._laying_out = False
+
+    def hand_widths(self) -> dict[str, int]:
+        """Widths of the columns sized by hand (or restored as such), by field name."""
+        return dict(self._hand_widths)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """QObject.eventFilter: note when a mouse button is down on the header."""
+        if watched is self.horizontalHeader().viewport():
+            kind = event.type()
+            if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
+                self._header_pressed = True
+            elif kind == QEvent.Type.MouseButtonRelease:
+                self._header_pressed = False
+                if self._resized_by_hand:  # one report per drag, not one per pixel
+                    self._resized_by_hand = False
+                    QTimer.singleShot(0, self._report_layout)
+        return super().eventFilter(watched, event)
+
+    def _report_layout(self) -> None:
+        self.layout_edited.emit(self.visual_fields(), self.hand_widths())
+
+    def _section_moved(self, _logical: int, _old: int, _new: int) -> None:
+        if not self._laying_out:  # QHeaderView moves a dragged section on the release
+            self._report_layout()
+
+    def _section_resized(self, logical: int, _old: int, new: int) -> None:
+        header = self.horizontalHeader()
+        columns = self._model.columns
+        if self._laying_out or not self._header_pressed:
+            return  # a reset, the view's own resizing: not a width the user chose
+        if not 0 <= logical < len(columns) or new <= 0:
+            return
+        if header.stretchLastSection() and header.visualIndex(logical) == header.count() - 1:
+            return  # the last column follows the view's width, not the user's hand
+        self._hand_widths[columns[logical].name] = new
+        self._resized_by_hand = True
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         # Several rows (mass actions): the pane keeps the record it shows.
