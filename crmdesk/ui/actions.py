@@ -52,6 +52,13 @@ _BASE: tuple[ActionSpec, ...] = (
     ActionSpec("record.save", "&Record", "&Save", "Ctrl+S", "Save the changed fields"),
     ActionSpec("record.revert", "&Record", "Re&vert changes", "Esc", "Restore the loaded values"),
     ActionSpec("record.delete", "&Record", "&Delete record…", "Del", "Delete after confirming"),
+    ActionSpec(
+        "record.export",
+        "&Record",
+        "E&xport list to CSV…",
+        "Ctrl+E",
+        "Write every record of the list (its filter and sort) to a CSV file",
+    ),
     ActionSpec("go.back", "&Go", "&Back", "Alt+Left", "The record opened before"),
     ActionSpec("go.forward", "&Go", "&Forward", "Alt+Right", "The record opened after"),
 )
@@ -96,6 +103,7 @@ LIST_WINDOW_ACTIONS: tuple[ActionSpec, ...] = (
     *(_base(a) for a in ("record.new", "record.save")),
     replace(_base("record.revert"), shortcut=None),
     _base("record.delete"),
+    _base("record.export"),
 )
 
 

@@ -104,6 +104,7 @@ class RecordListWindow(QMainWindow):
             "record.save": lambda: ws.detail.save(),
             "record.revert": lambda: ws.detail.discard_edits(),
             "record.delete": lambda: ws.delete_record(),
+            "record.export": lambda: ws.export_list(),
         }
 
     def retitle(self) -> None:

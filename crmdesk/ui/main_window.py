@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
             "record.save": self._on_ws(lambda ws: ws.detail.save()),
             "record.revert": self._on_ws(lambda ws: ws.detail.discard_edits()),
             "record.delete": self.delete_record,
+            "record.export": self._on_ws(lambda ws: ws.export_list()),
             "help.show_log": self.show_log,
             "help.about": self._about,
         }

@@ -9,6 +9,7 @@ loses anything.  Keys of its task runner cannot clash with another connection's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
@@ -17,6 +18,7 @@ from crmdesk.core.backend import Backend
 from crmdesk.core.records import Record
 from crmdesk.core.schema import ModuleDef
 from crmdesk.ui.browser import Browser
+from crmdesk.ui.export_list import ListExporter
 from crmdesk.ui.forms.editors import EditorContext
 from crmdesk.ui.forms.features import attach_record_features
 from crmdesk.ui.forms.pane import RecordPane
@@ -93,6 +95,7 @@ class Workspace(QWidget):
         # Inline editing, the favorites star, sync refresh: only what this backend offers.
         self.features = attach_record_features(self.table, self.detail, self.ops)
         self.started = False
+        self.exporter: ListExporter | None = None
         self._switching = False
         #: True while a change made in another view of this connection is applied.
         self._relayed = False
@@ -209,6 +212,13 @@ class Workspace(QWidget):
             self.detail.new_record(mdef)
 
         self.detail.guard(start)
+
+    def export_list(self, path: Path | None = None) -> bool:
+        """Export the shown list to CSV (asks where unless ``path``); False if not started."""
+        if self.exporter is None:
+            self.exporter = ListExporter(self.records, self.runner, self, self.notice.emit)
+        mdef = self.browser.module
+        return self.exporter.export(mdef.label if mdef is not None else "", path)
 
     def delete_record(self) -> None:
         """Delete the record selected in the list (or shown in the form), after confirming."""

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from crmdesk.core.backend import Backend, Capabilities
 from crmdesk.core.errors import CrmError, NotFound, Unavailable
-from crmdesk.core.query import Condition, Filter, Op, Query, SortKey
+from crmdesk.core.query import Condition, Filter, Op, Query, SortKey, resolve_condition
 from crmdesk.core.records import Page, PageRequest, Record, Value, Version
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef, ModuleInfo, Option
 
@@ -161,6 +161,7 @@ def _matches(values: Mapping[str, Value], f: Filter) -> bool:
 
 
 def _test(v: Value, c: Condition) -> bool:
+    c = resolve_condition(c, None)  # a period is tested as its date range, as adapters send it
     target = c.value
     if c.op is Op.EMPTY:
         return v in (None, "")

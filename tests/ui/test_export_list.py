@@ -316,3 +316,44 @@ def test_an_unwritable_folder_is_a_clear_error(
     assert exporter.error_box is not None
     assert "another folder" in exporter.error_box.informativeText()
     exporter.error_box.close()
+
+
+def test_record_menu_exports_after_asking_where(
+    window: MainWindow, aio: AsyncDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _open(window, aio, "espocrm", "Account")
+    generation = ws.records.generation
+    QTest.keyClicks(ws.filter_bar.quick, "oscorp")
+    aio.wait_until(lambda: ws.records.generation != generation, timeout=5)
+    _settle(aio, ws)
+    total = ws.records.total
+    assert total is not None
+    target = tmp_path / "chosen.csv"
+    asked: list[str] = []
+
+    def choose(_parent: object, _title: str, suggested: str, _filter: str) -> tuple[str, str]:
+        asked.append(suggested)
+        return str(target), "CSV files (*.csv)"
+
+    monkeypatch.setattr("crmdesk.ui.export_list.QFileDialog.getSaveFileName", choose)
+    action = window.actions_by_id["record.export"]
+    assert action.shortcut().toString() == "Ctrl+E"
+    action.trigger()
+    assert ws.exporter is not None
+    aio.wait_until(lambda: ws.exporter is not None and not ws.exporter.running(), timeout=60)
+    assert asked
+    assert asked[0].endswith(".csv")
+    assert "Accounts" in Path(asked[0]).name
+    rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
+    assert len(rows) - 1 == total
+    assert "Exported" in window.status.currentMessage() or "Exported" in ws.exporter.last_message
+
+
+def test_a_cancelled_file_choice_exports_nothing(
+    window: MainWindow, aio: AsyncDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _open(window, aio, "suitecrm", "Accounts")
+    monkeypatch.setattr("crmdesk.ui.export_list.QFileDialog.getSaveFileName", lambda *_a: ("", ""))
+    assert not ws.export_list()
+    assert ws.exporter is not None
+    assert not ws.exporter.running()
