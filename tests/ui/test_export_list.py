@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from helpers.admin_util import collect_garbage
-from helpers.demo_window import demo_window
+from helpers.demo_window import demo_window, open_demo, open_module, settle
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QPushButton
@@ -24,7 +24,6 @@ from crmdesk.core.errors import ServerError
 from crmdesk.core.records import Page, PageRequest, Record
 from crmdesk.core.schema import FieldDef, FieldType, Option
 from crmdesk.demo.server import DemoServer
-from crmdesk.ui.connections import Connection
 from crmdesk.ui.export_list import ListExporter, cell_text, safe_cell, write_csv
 from crmdesk.ui.main_window import MainWindow
 from crmdesk.ui.workspace import Workspace
@@ -175,24 +174,12 @@ def window(
         yield win
 
 
-async def _done(task: asyncio.Task[Any] | None) -> Any:
-    assert task is not None
-    return await task
-
-
 def _open(win: MainWindow, aio: AsyncDriver, dialect: str, module: str) -> Workspace:
-    conn = aio.run(_done(win.open_demo(dialect)), timeout=30)
-    assert isinstance(conn, Connection)
-    aio.wait_until(lambda: win.tree_model.module_index(conn.id, module).isValid(), timeout=20)
-    assert win.module_tree.select_module(module, conn.id)
-    ws = win.workspaces[conn.id]
-    _settle(aio, ws)
-    return ws
+    conn, _ws = open_demo(win, aio, dialect)
+    return open_module(win, aio, conn, module)
 
 
-def _settle(aio: AsyncDriver, ws: Workspace) -> None:
-    aio.wait_until(lambda: ws.browser.module is not None, timeout=20)
-    aio.wait_until(lambda: not ws.records.loading and ws.records.total is not None, timeout=20)
+_settle = settle
 
 
 def _exporter(win: MainWindow, ws: Workspace) -> tuple[ListExporter, list[str]]:
@@ -296,8 +283,7 @@ def test_cancel_stops_the_export_and_leaves_no_file(
 
 
 def test_nothing_open_nothing_exported(window: MainWindow, aio: AsyncDriver) -> None:
-    conn = aio.run(_done(window.open_demo("suitecrm")), timeout=30)
-    ws = window.workspaces[conn.id]
+    _conn, ws = open_demo(window, aio, "suitecrm")
     exporter, said = _exporter(window, ws)
     assert not exporter.export("Accounts", Path("/nonexistent/x.csv"))
     assert said == ["Open a module first; then export its list."]
