@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -51,3 +55,71 @@ def faults_reset(request: pytest.FixtureRequest) -> Iterator[None]:
         server.faults.clear()
         server.suitecrm_legacy_only = False
         server.credentials.token_ttl = 3600.0
+
+
+# -- a run that goes wrong says where ---------------------------------------------------------
+#: Above this resident size the run stops itself, naming the test that was running, rather
+#: than being killed by the machine with nothing said (a whole run stays under 1.5 GB).
+MEMORY_LIMIT_MB = int(os.environ.get("CRMDESK_TEST_MEMORY_LIMIT_MB", "6000"))
+_running: dict[str, object] = {"test": "(between tests)"}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _memory_guard() -> None:
+    stop = threading.Event()
+    while not stop.wait(1.0):
+        rss = _rss_mb()
+        if rss > MEMORY_LIMIT_MB:
+            config = _running.get("config")
+            if isinstance(config, pytest.Config):  # say it on the terminal, not in a capture
+                capman = config.pluginmanager.getplugin("capturemanager")
+                if capman is not None:
+                    capman.suspend_global_capture(in_=False)
+                    capman.suspend_fixture()
+            sys.stderr.write(
+                f"\nmemory guard: the test process holds {rss:.0f} MB (limit {MEMORY_LIMIT_MB})"
+                f" while running {_running['test']}; every thread's stack follows\n"
+            )
+            faulthandler.dump_traceback(all_threads=True)
+            sys.stderr.flush()
+            os._exit(70)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.path.exists("/proc/self/statm"):
+        threading.Thread(target=_memory_guard, name="memory-guard", daemon=True).start()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    _running["test"] = item.nodeid
+    try:
+        return (yield)
+    finally:
+        _running["test"] = "(between tests)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _running["config"] = config
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A failure is printed when it happens, not only in the summary at the end, so a run
+    that never reaches its end still shows what failed."""
+    if not report.failed:
+        return
+    text = f"FAILED {report.nodeid} ({report.when})\n{report.longreprtext}"
+    config = _running.get("config")
+    reporter = None
+    if isinstance(config, pytest.Config):
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_line(text)
+    else:
+        sys.stderr.write(text + "\n")

@@ -75,7 +75,7 @@ async def _clear_of_a_minute_boundary() -> None:
     """SuiteCRM's versions have minutes (its known gap below): keep the whole exchange in
     one minute so that the gap shows every time, not only most times."""
     now = datetime.now(UTC)
-    if now.second >= 55:
+    if now.second >= 50:
         await asyncio.sleep(60.5 - now.second - now.microsecond / 1e6)
 
 
@@ -100,19 +100,21 @@ async def test_a_listed_version_is_stale_after_a_colleague_saved_the_record(
     """An inline edit with the listed version cannot overwrite a colleague's save."""
     field = spec.optional_text_field
     rid = two[0].id
-    # The list and the colleague's save in one minute (SuiteCRM's versions have minutes:
-    # its known gap must show every time, not only when no minute ended in between, which
-    # a loaded machine's slow exchange can make happen); otherwise again from "before".
+    # The record's last save, the list and the colleague's save in one minute (SuiteCRM's
+    # versions have minutes: its known gap must show every time, not only when no minute
+    # ended in between, which a loaded machine's slow exchange can make happen). So each
+    # try starts with a save of "before" in a fresh minute, and is tried again if a minute
+    # ended before the colleague's save.
     for _attempt in range(3):
         await _clear_of_a_minute_boundary()
         minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        await colleague.update(spec.module, rid, {field: "before"})
         listed = (await _listed(backend, spec, marker, (spec.text_field, field)))[rid]
         assert listed.version is not None
         assert listed.get(field) == "before"
         await colleague.update(spec.module, rid, {field: THEIRS})
         if datetime.now(UTC).replace(second=0, microsecond=0) == minute:
             break
-        await colleague.update(spec.module, rid, {field: "before"})
     else:
         raise AssertionError("three tries each crossed a minute boundary")
 
