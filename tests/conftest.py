@@ -60,7 +60,7 @@ def faults_reset(request: pytest.FixtureRequest) -> Iterator[None]:
 # -- a run that goes wrong says where ---------------------------------------------------------
 #: Above this resident size the run stops itself, naming the test that was running, rather
 #: than being killed by the machine with nothing said (a whole run stays under 1.5 GB).
-MEMORY_LIMIT_MB = int(os.environ.get("CRMDESK_TEST_MEMORY_LIMIT_MB", "6000"))
+MEMORY_LIMIT_MB = int(os.environ.get("CRMDESK_TEST_MEMORY_LIMIT_MB", "4000"))
 _running: dict[str, object] = {"test": "(between tests)"}
 
 

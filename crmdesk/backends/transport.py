@@ -26,7 +26,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -73,6 +73,9 @@ class Transport:
         self.client = client
         self.retries = retries
         self.backoff = backoff
+        #: How the transport waits between tries (a test records the delays instead; a
+        #: patch of ``asyncio.sleep`` would reach every thread's loop in the process).
+        self.pause: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.authenticator = authenticator
         self._refresh_lock = asyncio.Lock()
 
@@ -157,7 +160,7 @@ class Transport:
         if retry_after:
             with contextlib.suppress(ValueError):
                 delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
-        await asyncio.sleep(delay)
+        await self.pause(delay)
 
 
 def _retryable(exc: httpx.HTTPError) -> bool:

@@ -88,17 +88,27 @@ class Browser(QObject):
             else:
                 self.load_modules()
             return
+        if not self.records.may_drop_rows("Refreshing the list"):
+            return
         self.records.reload()
         if self.record is not None:
             self.open_record(self.record.id)
 
-    def set_filter(self, module: str, flt: Filter | None) -> None:
-        """Filter ``module``'s list (None: show all); an open list reloads, same sort."""
+    def set_filter(self, module: str, flt: Filter | None) -> bool:
+        """Filter ``module``'s list (None: show all); an open list reloads, same sort.
+
+        False when the open list keeps unsaved cell edits and the user kept them: the
+        filter did not change.
+        """
+        shown = self.module is not None and self.module.name == module
+        if shown and not self.records.may_drop_rows("Filtering the list"):
+            return False
         if flt is None:
             self.filters.pop(module, None)
         else:
             self.filters[module] = flt
         self.relist(module)
+        return True
 
     def relist(self, module: str) -> None:
         """Load ``module``'s open list again from its first page with its filter and

@@ -141,8 +141,9 @@ class RecordListWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """QWidget.closeEvent: ask about an unsaved edit (Save closes once the server
         accepted it, Cancel keeps the window), then stop every load of this window."""
-        if not self._force and not self.workspace.detail.guard(
-            lambda: None, after_save=self._close_later
+        if not self._force and not (
+            self.workspace.cells.confirm("Closing the window")
+            and self.workspace.detail.guard(lambda: None, after_save=self._close_later)
         ):
             event.ignore()
             return
@@ -215,10 +216,12 @@ class ListWindows(QObject):
         Save / Discard / Cancel.  False when the user cancelled or a save is under way
         (``retry`` runs once it succeeded); True when nothing unsaved is left."""
         for win in self.of(cid):
-            if not win.workspace.detail.dirty:
+            if not win.workspace.detail.dirty and not win.workspace.cells.unsaved():
                 continue
             win.raise_()
             win.activateWindow()
+            if not win.workspace.cells.confirm("Closing the window"):
+                return False
             if not win.workspace.detail.guard(lambda: None, after_save=retry):
                 return False
         return True

@@ -408,6 +408,8 @@ class MainWindow(QMainWindow):
 
         if not self.list_windows.guard(cid, again):
             return
+        if not ws.cells.confirm("Disconnecting"):
+            return
 
         def close() -> None:
             self.close_connection(cid)
@@ -760,10 +762,13 @@ class MainWindow(QMainWindow):
         """QWidget.closeEvent: ask about unsaved changes (in any connection), then stop
         every load.  The connections are let go by :meth:`shutdown`."""
         for cid, ws in list(self.workspaces.items()):
-            if not ws.detail.dirty:
+            if not ws.detail.dirty and not ws.cells.unsaved():
                 continue
             if cid != self.current_id:
                 self.set_current(cid)
+            if not ws.cells.confirm("Closing crmdesk"):
+                event.ignore()
+                return
             if not ws.detail.guard(lambda: None, after_save=self._close_later):
                 event.ignore()  # cancelled, or a save is under way that closes when it lands
                 return

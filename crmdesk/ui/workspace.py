@@ -19,6 +19,7 @@ from crmdesk.core.records import Record
 from crmdesk.core.schema import ModuleDef
 from crmdesk.ui.browser import Browser
 from crmdesk.ui.export_list import ListExporter
+from crmdesk.ui.forms.cell_guard import CellEditGuard
 from crmdesk.ui.forms.editors import EditorContext
 from crmdesk.ui.forms.features import attach_record_features
 from crmdesk.ui.forms.pane import RecordPane
@@ -85,6 +86,10 @@ class Workspace(QWidget):
         self.table = RecordTableView(self.records)
         #: The list's columns as the user chose them (header menu, Choose Columns…).
         self.columns = ColumnChooser(self.table, self.browser, self)
+        #: Asks before kept cell edits go with the rows (a sort, filter, refresh, another
+        #: module, closing).
+        self.cells = CellEditGuard(self.records, self, self.table.hide_edit_error)
+        self.records.may_drop_rows = self.cells.confirm
         self.filter_bar = FilterBar()
         self.filters = FilterController(self.filter_bar, self.browser, self.records, self)
         self.banner = ErrorBanner()
@@ -177,6 +182,8 @@ class Workspace(QWidget):
         False when the user cancelled, so the caller puts the tree selection back.
         """
         previous = self.current_module()
+        if name != previous and not self.cells.confirm("Opening another module"):
+            return False
         if self.detail.guard(lambda: self.browser.open_module(name)) or previous is None:
             return True
         # Not run: a save is under way (the module opens once it succeeds), or cancelled.

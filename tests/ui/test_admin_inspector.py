@@ -139,7 +139,7 @@ def test_export_csv(qtbot: QtBot, aio: AsyncDriver, tmp_path: Path) -> None:
         view = await opened(qtbot)
         target = tmp_path / "accounts.csv"
         view.export_csv(target)
-        await until(target.exists, what="csv file")
+        await until(lambda: "Exported" in view.status.text(), what="export done")
         rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
         assert [r["name"] for r in rows][:3] == ["id", "name", "industry"]
         industry = rows[2]

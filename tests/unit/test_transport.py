@@ -125,32 +125,32 @@ async def test_read_timeout_is_not_retried() -> None:
     assert "time" in info.value.message
 
 
-async def test_backoff_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_backoff_grows() -> None:
     delays: list[float] = []
 
     async def fake_sleep(d: float) -> None:
         delays.append(d)
 
-    monkeypatch.setattr("crmdesk.backends.transport.asyncio.sleep", fake_sleep)
     server = Recorder(httpx.Response(503))
     t = Transport(httpx.AsyncClient(transport=httpx.MockTransport(server)), backoff=0.5)
+    t.pause = fake_sleep
     await t.request("GET", URL)
     assert delays == [0.5, 1.0, 2.0]
 
 
-async def test_retry_after_is_honoured_but_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_retry_after_is_honoured_but_capped() -> None:
     delays: list[float] = []
 
     async def fake_sleep(d: float) -> None:
         delays.append(d)
 
-    monkeypatch.setattr("crmdesk.backends.transport.asyncio.sleep", fake_sleep)
     server = Recorder(
         httpx.Response(503, headers={"Retry-After": "3"}),
         httpx.Response(503, headers={"Retry-After": "9999"}),
         httpx.Response(200),
     )
     t = Transport(httpx.AsyncClient(transport=httpx.MockTransport(server)), backoff=0.1)
+    t.pause = fake_sleep
     assert (await t.request("GET", URL)).status_code == 200
     assert delays == [3.0, 10.0]
 

@@ -132,6 +132,8 @@ class RecordTableModel(QAbstractTableModel):
     counts_changed = Signal()
     #: A page failed; the text is safe to show.  ``retry()`` loads it again.
     load_failed = Signal(str)
+    #: A sort was refused (kept cell edits): the header shows the sort that stays.
+    sort_refused = Signal()
     #: An edit was typed into a cell: (record id, field name, typed value).
     edit_committed = Signal(str, str, object)
 
@@ -182,6 +184,10 @@ class RecordTableModel(QAbstractTableModel):
         self.tz: tzinfo | None = None
         #: When the shown list was loaded from its first page (for "changes since").
         self.loaded_at: datetime | None = None
+        #: Asked before a user's action replaces the rows while cell edits are kept unsaved
+        #: (what it is doing, "Sorting the list"); False keeps the list.  The workspace asks
+        #: the user (:class:`crmdesk.ui.forms.cell_guard.CellEditGuard`).
+        self.may_drop_rows: Callable[[str], bool] = lambda _doing: True
 
     # -- public API ------------------------------------------------------------------
     def set_source(
@@ -634,6 +640,9 @@ class RecordTableModel(QAbstractTableModel):
         else:
             keys = ()
         if keys == self._sort:
+            return
+        if self._edits and not self.may_drop_rows("Sorting the list"):
+            self.sort_refused.emit()
             return
         self._sort = keys
         self.reload()

@@ -699,8 +699,12 @@ class FilterController(QObject):
         except Unsupported as exc:
             self._refuse(mdef.name, exc.message)
             return
+        if not self.browser.set_filter(mdef.name, flt):
+            # Cell edits kept unsaved, and the user kept them: the bar shows the list's
+            # filter again.
+            self.bar.show_spec(self.current.get(mdef.name, FilterSpec()))
+            return
         self.current[mdef.name] = spec
-        self.browser.set_filter(mdef.name, flt)
         self._trying = (mdef.name, spec, self.records.generation)
 
     def _loading_changed(self, loading: bool) -> None:

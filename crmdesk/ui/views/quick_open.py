@@ -269,6 +269,8 @@ def open_ref(
         if ws.current_module() == ref.module:
             show()
             return
+        if not ws.cells.confirm("Opening another module"):
+            return
 
         def opened(mdef: ModuleDef) -> None:
             ws.module_opened.disconnect(opened)

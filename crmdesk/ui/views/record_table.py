@@ -374,6 +374,7 @@ class RecordTableView(QTableView):
         self.verticalScrollBar().valueChanged.connect(self._prefetch.start)
         model.rowsInserted.connect(self._prefetch.start)
         model.modelReset.connect(self._columns_reset)
+        model.sort_refused.connect(self._show_sort)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.edit_bar = EditBar(self)
