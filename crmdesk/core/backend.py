@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from crmdesk.core.errors import Conflict, CrmError, Unsupported
-from crmdesk.core.query import ALL_OPS, Op, Query
+from crmdesk.core.query import ALL_OPS, Op, Query, SavedFilter
 from crmdesk.core.records import Page, PageRequest, Record, RecordRef, UserInfo, Value, Version
 from crmdesk.core.schema import ModuleDef, ModuleInfo, Option
 
@@ -38,6 +38,8 @@ class Capabilities:
     #: update() checks expected_version and raises Conflict.
     optimistic_locking: bool = False
     favorites: bool = False
+    #: ``saved_filters()`` and ``Op.SAVED``: filters the users saved in the CRM.
+    saved_filters: bool = False
     tags: bool = False
     picklist_admin: bool = False
     picklist_dependencies: bool = False
@@ -218,6 +220,10 @@ class Backend(abc.ABC):
         raise Unsupported("This CRM's API cannot create a related record in one call.")
 
     # -- search ----------------------------------------------------------------------
+    async def saved_filters(self, module: str) -> list[SavedFilter]:
+        """The filters of ``module``'s list saved in the CRM that the user may use."""
+        raise Unsupported("This CRM's API has no saved filters.")
+
     async def search(
         self, text: str, modules: Sequence[str] | None = None, limit: int = 20
     ) -> list[RecordRef]:

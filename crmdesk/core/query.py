@@ -38,6 +38,10 @@ class Op(StrEnum):
     #: The record is one of the signed-in user's favorites.  The field is ignored ("");
     #: only dialects with ``Capabilities.favorites`` claim it.
     FAVORITE = "favorite"
+    #: The records a filter saved in the CRM lists (the value is its id, see
+    #: :class:`SavedFilter`); the field is ignored ("").  Only dialects with
+    #: ``Capabilities.saved_filters`` claim it, and only ANDed at the top of a filter.
+    SAVED = "saved"
 
 
 class Period(StrEnum):
@@ -73,8 +77,17 @@ class Period(StrEnum):
 NULLARY = frozenset({Op.EMPTY, Op.NOT_EMPTY, Op.FAVORITE})
 #: Operators whose value is a tuple.
 MULTI = frozenset({Op.IN, Op.NOT_IN, Op.BETWEEN})
-#: Every operator on a field (FAVORITE, which is not one, is claimed only with favorites).
-ALL_OPS = frozenset(Op) - {Op.FAVORITE}
+#: Every operator on a field (FAVORITE and SAVED, which are not, are claimed only with
+#: favorites and saved filters).
+ALL_OPS = frozenset(Op) - {Op.FAVORITE, Op.SAVED}
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFilter:
+    """A filter a user saved in the CRM's own UI, offered by name (``Op.SAVED`` uses it)."""
+
+    id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +252,8 @@ def resolve_condition(
         return period_between(cond, fdef, today=today)
     if cond.op is Op.FAVORITE and not favorites:
         raise Unsupported("This CRM's API cannot list only favorites.")
+    if cond.op is Op.SAVED:  # a dialect with saved filters takes it out before
+        raise Unsupported("This CRM's API has no saved filters, or not inside a group.")
     return cond
 
 

@@ -43,6 +43,29 @@ PLATFORMS = frozenset({"base", "mobile", "portal", "crmdesk"})
 SINGLE_SESSION = frozenset({"base", "portal"})
 REFRESH_TTL = 1209600
 SUGAR_MODULES = ("Accounts", "Contacts", "Leads", "Opportunities", "Cases", "Users")
+
+#: Filters saved in the demo Sugar's UI (records of its ``Filters`` module): the list
+#: calls take one by ``filter_id`` and AND its definition with ``filter``.
+SAVED_FILTERS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "f0000000-0000-4000-8000-000000000001",
+        "name": "Banking accounts",
+        "module_name": "Accounts",
+        "filter_definition": [{"industry": {"$equals": "Banking"}}],
+    },
+    {
+        "id": "f0000000-0000-4000-8000-000000000002",
+        "name": "Customers & <partners>",
+        "module_name": "Accounts",
+        "filter_definition": [{"$or": [{"account_type": "Customer"}, {"account_type": "Partner"}]}],
+    },
+    {
+        "id": "f0000000-0000-4000-8000-000000000003",
+        "name": "Contacts named A…",
+        "module_name": "Contacts",
+        "filter_definition": [{"last_name": {"$starts": "A"}}],
+    },
+)
 #: Modules with optimistic locking (X-Timestamp → 409).
 LOCKING = frozenset({"Accounts", "Contacts", "Leads", "Opportunities", "Cases"})
 
@@ -468,6 +491,8 @@ class SugarApp:
             return self.search(req, user)
         if parts == ["bulk"] and meth == "POST":
             return self.bulk(req, user)
+        if parts in (["Filters"], ["Filters", "filter"]) and meth in ("GET", "POST"):
+            return self.saved_filters(req)
         if not parts or parts[0] not in SUGAR_MODULES:
             raise no_method
         module = parts[0]
@@ -1608,13 +1633,52 @@ class SugarApp:
             "records": [self.record_out(module, r, user, fields) for r in rows],
         }
 
+    def saved_filters(self, req: Req) -> Answer:
+        """``Filters`` records, narrowed by a ``module_name`` condition when one is sent."""
+        args = req.args()
+        flt = args.get("filter")
+        if isinstance(flt, Mapping):
+            flt = list(flt.values())
+        wanted: str | None = None
+        for expr in flt if isinstance(flt, list) else ():
+            cond = expr.get("module_name") if isinstance(expr, Mapping) else None
+            wanted = cond.get("$equals") if isinstance(cond, Mapping) else cond
+        rows = [f for f in SAVED_FILTERS if wanted is None or f["module_name"] == wanted]
+        records = [
+            {
+                **f,
+                "filter_template": f["filter_definition"],
+                "date_modified": "2024-03-01T09:00:00+00:00",
+                "_acl": {"fields": {}},
+                "_module": "Filters",
+            }
+            for f in rows
+        ]
+        return Answer(200, {"next_offset": -1, "records": records})
+
+    def compile_list_filter(self, module: str, args: Mapping[str, Any], user: str) -> Any:
+        """``filter`` ANDed with the definition of the saved ``filter_id`` (404 unknown)."""
+        where = self.compile_filter(module, args.get("filter"), user)
+        fid = args.get("filter_id")
+        if fid in (None, ""):
+            return where
+        saved = next(
+            (f for f in SAVED_FILTERS if f["id"] == fid and f["module_name"] == module), None
+        )
+        if saved is None:
+            raise ApiError(404, "not_found", f"Could not find record: {fid} in module: Filters")
+        stored = self.compile_filter(module, saved["filter_definition"], user)
+        if where is None:
+            return stored
+        return where if stored is None else st.and_(where, stored)
+
     def filter(self, req: Req, user: str, module: str) -> Answer:
         args = req.args()
         if args.get("q") not in (None, ""):
             if any(k in args for k in ("filter", "filter_id", "deleted")):
                 raise _invalid("A parameter in your request was invalid.")
             return self.search(req, user, modules=[module])
-        where = self.compile_filter(module, args.get("filter"), user)
+        where = self.compile_list_filter(module, args, user)
         if _truthy(args.get("favorites", False)):
             fav = st.Cond("id", "in", self._favorite_ids(user, module))
             where = fav if where is None else st.and_(where, fav)
@@ -1644,7 +1708,7 @@ class SugarApp:
     def count(self, req: Req, module: str, user: str) -> Answer:
         args = req.args()
         # The signed-in user: $favorite / $owner / $creator count what filter lists.
-        where = self.compile_filter(module, args.get("filter"), user)
+        where = self.compile_list_filter(module, args, user)
         return Answer(200, {"record_count": self.store.count(module, where)})
 
     def enum(self, module: str, field_name: str) -> Answer:
@@ -1927,6 +1991,7 @@ class SugarApp:
             listed = [m for m in str(args.get("module_list") or "").split(",") if m]
             modules = [m for m in (listed or SUGAR_MODULES) if m in SUGAR_MODULES and m != "Users"]
         limit, offset = self.paging(args)
+        at_end = offset < 0  # offset=end: the first page, and next_offset -1 (as Sugar does)
         offset = max(offset, 0)
         fields = self.parse_fields(args.get("fields"))
         hits: list[tuple[str, dict[str, Any]]] = []
@@ -1950,7 +2015,7 @@ class SugarApp:
             )
             hits.extend((module, r) for r in rows)
         window = hits[offset:] if limit is None else hits[offset : offset + limit + 1]
-        more = limit is not None and len(window) > limit
+        more = limit is not None and len(window) > limit and not at_end
         records = []
         for module, row in window[:limit] if limit is not None else window:
             rec = self.record_out(module, row, user, fields)

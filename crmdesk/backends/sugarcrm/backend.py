@@ -58,7 +58,7 @@ from crmdesk.core.errors import (
     ServerError,
     Unavailable,
 )
-from crmdesk.core.query import ALL_OPS, Condition, Op, Query, SortKey
+from crmdesk.core.query import ALL_OPS, Condition, Op, Query, SavedFilter, SortKey
 from crmdesk.core.records import Page, PageRequest, Record, RecordRef, UserInfo, Value, Version
 from crmdesk.core.schema import ModuleDef, ModuleInfo, Option
 
@@ -232,7 +232,8 @@ class _Session:
 class SugarCrmBackend(Backend):
     dialect: ClassVar[str] = "sugarcrm"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        operators=ALL_OPS | {Op.FAVORITE},
+        operators=ALL_OPS | {Op.FAVORITE, Op.SAVED},
+        saved_filters=True,
         or_filters=True,
         nested_filters=True,
         multi_sort=True,
@@ -617,11 +618,11 @@ class SugarCrmBackend(Backend):
         return result
 
     def _filter_params(self, query: Query, mdef: ModuleDef | None) -> list[tuple[str, str]]:
-        return (
-            wire.php_params("filter", wire.encode_filter(query.filter, mdef))
-            if (query.filter is not None)
-            else []
-        )
+        saved, rest = wire.split_saved(query.filter)
+        params = [("filter_id", saved)] if saved is not None else []
+        if rest is not None:
+            params.extend(wire.php_params("filter", wire.encode_filter(rest, mdef)))
+        return params
 
     async def count(self, module: str, query: Query) -> int | None:
         mdef = await self._mdef(module)
@@ -783,6 +784,23 @@ class SugarCrmBackend(Backend):
             params.append(("module_list", ",".join(modules)))
         body = await self._call("GET", "search", params=params)
         return wire.parse_search(body)
+
+    async def saved_filters(self, module: str) -> list[SavedFilter]:
+        """The ``Filters`` records of ``module`` the user can see (their own and shared),
+        by name: Sugar keeps a user's saved list filters as records of that module."""
+        body = await self._call(
+            "POST",
+            "Filters/filter",
+            json_body={
+                "filter": [{"module_name": {"$equals": module}}],
+                "fields": "id,name,module_name",
+                "order_by": "name:asc",
+                "max_num": 200,
+            },
+            idempotent=True,
+            module="Filters",
+        )
+        return wire.parse_saved_filters(body, module)
 
     async def set_favorite(self, module: str, record_id: str, favorite: bool) -> None:
         await self._call(

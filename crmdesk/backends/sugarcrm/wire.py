@@ -38,6 +38,7 @@ from crmdesk.core.query import (
     Group,
     Op,
     Query,
+    SavedFilter,
     SortKey,
     resolve_condition,
 )
@@ -737,6 +738,25 @@ def parse_search(body: JSON, default_module: str = "") -> list[RecordRef]:
             RecordRef(str(r.get("_module") or default_module), str(r["id"]), record_label(r))
         )
     return out
+
+
+def parse_saved_filters(body: JSON, module: str) -> list[SavedFilter]:
+    """``Filters`` records (``{next_offset, records}``) → those of ``module``, by name.
+
+    A record without an id is skipped; one without a name shows its id; one of another
+    module (a server that ignored the filter) is left out.
+    """
+    if not isinstance(body, Mapping) or not isinstance(body.get("records"), list):
+        raise ProtocolError("Sugar's saved filters answer has no records array.")
+    out: list[SavedFilter] = []
+    for r in body["records"]:
+        if not isinstance(r, Mapping) or not r.get("id"):
+            continue
+        if r.get("module_name") not in (None, "", module):
+            continue
+        name = r.get("name")
+        out.append(SavedFilter(str(r["id"]), str(name) if name else str(r["id"])))
+    return sorted(out, key=lambda f: f.name.casefold())
 
 
 def parse_link_answer(
@@ -1496,9 +1516,28 @@ def encode_order_by(sort: Sequence[SortKey]) -> str:
     return ",".join(f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort)
 
 
+def split_saved(f: Filter | None) -> tuple[str | None, Filter | None]:
+    """``filter_id`` and the rest: a saved filter (``Op.SAVED``) is sent as Sugar's
+    ``filter_id``, which the server ANDs with ``filter``, so it may stand alone or in the
+    top AND group, once.  Anywhere else it stays, and encoding it refuses."""
+    if isinstance(f, Condition) and f.op is Op.SAVED:
+        return str(f.value), None
+    if isinstance(f, Group) and f.kind == "and":
+        saved = [c for c in f.children if isinstance(c, Condition) and c.op is Op.SAVED]
+        if len(saved) == 1:
+            rest = tuple(c for c in f.children if c is not saved[0])
+            return str(saved[0].value), (
+                None if not rest else rest[0] if len(rest) == 1 else Group("and", rest)
+            )
+    return None, f
+
+
 def list_body(query: Query, mdef: ModuleDef | None, *, max_num: int, offset: int) -> dict[str, Any]:
     body: dict[str, Any] = {"max_num": max_num, "offset": offset}
-    flt = encode_filter(query.filter, mdef)
+    saved, rest = split_saved(query.filter)
+    if saved is not None:
+        body["filter_id"] = saved
+    flt = encode_filter(rest, mdef)
     if flt:
         body["filter"] = flt
     if query.fields:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from crmdesk.core.backend import Capabilities
 from crmdesk.core.errors import Unsupported
-from crmdesk.core.query import NULLARY, Condition, Filter, Op, Period, and_, depth, or_
+from crmdesk.core.query import NULLARY, Condition, Filter, Op, Period, SavedFilter, and_, depth, or_
 from crmdesk.core.records import Value
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 
@@ -92,6 +92,7 @@ _LABELS: dict[Op, str] = {
     Op.NOT_EMPTY: "is not empty",
     Op.PERIOD: "within",
     Op.FAVORITE: "is a favorite",
+    Op.SAVED: "saved filter",
 }
 _DATE_LABELS: dict[Op, str] = {
     Op.EQ: "on",
@@ -195,10 +196,17 @@ class FilterSpec:
     mode: Mode = "and"
     #: Only the user's favorites (ANDed with the rest, whatever the mode).
     favorites: bool = False
+    #: A filter saved in the CRM (ANDed with the rest, whatever the mode).
+    saved: SavedFilter | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.quick.strip() and not self.conditions and not self.favorites
+        return (
+            not self.quick.strip()
+            and not self.conditions
+            and not self.favorites
+            and self.saved is None
+        )
 
 
 def _quick_filter(spec: FilterSpec, mdef: ModuleDef, caps: Capabilities, alone: bool) -> Filter:
@@ -240,6 +248,10 @@ def build(spec: FilterSpec, mdef: ModuleDef, caps: Capabilities) -> Filter | Non
         if not favorites_offered(caps):
             raise Unsupported("This CRM cannot list only favorites.")
         parts.append(FAVORITES_ONLY)
+    if spec.saved is not None:
+        if not caps.saved_filters:
+            raise Unsupported("This CRM has no saved filters.")
+        parts.insert(0, Condition("", Op.SAVED, spec.saved.id))
     if not parts:
         return None
     result = parts[0] if len(parts) == 1 else and_(*parts)

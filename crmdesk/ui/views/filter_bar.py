@@ -10,6 +10,7 @@ capability check before it) refuses the new one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, time
 
@@ -31,8 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from crmdesk.core.backend import Capabilities
-from crmdesk.core.errors import CrmError, Unsupported
-from crmdesk.core.query import NULLARY, Condition, Op
+from crmdesk.core.errors import CrmError, NotFound, Unsupported
+from crmdesk.core.query import NULLARY, Condition, Op, SavedFilter
 from crmdesk.core.records import Value
 from crmdesk.core.schema import FieldDef, FieldType, ModuleDef
 from crmdesk.ui.browser import Browser
@@ -61,6 +62,8 @@ from crmdesk.ui.views.detail import plain_label
 
 #: Milliseconds of quiet typing before the quick filter reloads the list.
 DEBOUNCE_MS = 300
+#: The saved-filter choice's first entry.
+NO_SAVED_FILTER = "No saved filter"
 _OP_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -459,6 +462,14 @@ class FilterBar(QWidget):
         self.favorites.setToolTip("Show only the records you starred")
         self.favorites.setAccessibleName("Favorites only")
         self.favorites.hide()
+        #: Filters saved in the CRM's own UI (Sugar): the first entry is "none".
+        self.saved = QComboBox()
+        self.saved.setAccessibleName("Saved filter")
+        self.saved.setToolTip("Filters saved in the CRM (ANDed with the rest of the filter)")
+        self.saved.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.saved.addItem(NO_SAVED_FILTER, "")
+        self.saved.hide()
+        self._saved_by_id: dict[str, SavedFilter] = {}
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove the quick text and every condition")
         self.clear_button.setAutoDefault(False)
@@ -487,6 +498,7 @@ class FilterBar(QWidget):
         top.addWidget(self.add_button)
         top.addWidget(self.mode)
         top.addWidget(self.favorites)
+        top.addWidget(self.saved)
         top.addWidget(self.clear_button)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 2, 0, 2)
@@ -513,6 +525,7 @@ class FilterBar(QWidget):
         self.builder.cancelled.connect(self.close_builder)
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.favorites.toggled.connect(self._favorites_toggled)
+        self.saved.currentIndexChanged.connect(self._saved_chosen)
         self.clear_button.clicked.connect(self.clear)
         self.setEnabled(False)
         self._refresh()
@@ -541,7 +554,37 @@ class FilterBar(QWidget):
         )
         self.mode.setVisible(caps.or_filters)
         self.favorites.setVisible(favorites_offered(caps))
+        self.saved.setVisible(caps.saved_filters)
+        self.set_saved_filters([spec.saved] if spec.saved is not None else [])
         self.show_spec(spec)
+
+    def set_saved_filters(self, filters: Sequence[SavedFilter]) -> None:
+        """The saved filters offered for the module (no signal); the chosen one stays."""
+        chosen = self._spec.saved
+        self.saved.blockSignals(True)
+        try:
+            self.saved.clear()
+            self._saved_by_id = {}
+            self.saved.addItem(NO_SAVED_FILTER, "")
+            for f in filters:
+                self._add_saved(f)
+            self._show_saved(chosen)
+        finally:
+            self.saved.blockSignals(False)
+
+    def saved_filters(self) -> list[SavedFilter]:
+        return list(self._saved_by_id.values())
+
+    def _add_saved(self, f: SavedFilter) -> None:
+        if f.id not in self._saved_by_id:
+            self._saved_by_id[f.id] = f
+            self.saved.addItem(f.name, f.id)
+
+    def _show_saved(self, chosen: SavedFilter | None) -> None:
+        if chosen is not None:
+            self._add_saved(chosen)
+        index = self.saved.findData(chosen.id) if chosen is not None else 0
+        self.saved.setCurrentIndex(max(index, 0))
 
     def show_spec(self, spec: FilterSpec) -> None:
         """Show ``spec`` in the widgets (no signal)."""
@@ -557,6 +600,9 @@ class FilterBar(QWidget):
         self.favorites.blockSignals(True)
         self.favorites.setChecked(spec.favorites)
         self.favorites.blockSignals(False)
+        self.saved.blockSignals(True)
+        self._show_saved(spec.saved)
+        self.saved.blockSignals(False)
         self._refresh()
 
     def show_message(self, text: str) -> None:
@@ -595,6 +641,9 @@ class FilterBar(QWidget):
         self.favorites.blockSignals(True)
         self.favorites.setChecked(False)
         self.favorites.blockSignals(False)
+        self.saved.blockSignals(True)
+        self.saved.setCurrentIndex(0)
+        self.saved.blockSignals(False)
 
     def remove_condition(self, index: int) -> None:
         self._change(without(self._spec, index))
@@ -609,6 +658,10 @@ class FilterBar(QWidget):
 
     def _favorites_toggled(self, on: bool) -> None:
         self._change(replace(self._spec, favorites=on))
+
+    def _saved_chosen(self, index: int) -> None:
+        chosen = self._saved_by_id.get(str(self.saved.itemData(index) or ""))
+        self._change(replace(self._spec, saved=chosen))
 
     def _quick_settled(self) -> None:
         self._debounce.stop()
@@ -666,6 +719,8 @@ class FilterController(QObject):
         self.current: dict[str, FilterSpec] = {}
         #: The spec being tried, with the model generation of its first load.
         self._trying: tuple[str, FilterSpec, int] | None = None
+        #: Per module: the filters saved in the CRM (read once a session, when offered).
+        self.saved: dict[str, list[SavedFilter]] = {}
         bar.spec_changed.connect(self._apply)
         browser.module_opened.connect(self._module_opened)
         browser.definition_changed.connect(self._definition_changed)
@@ -685,6 +740,28 @@ class FilterController(QObject):
         # Left before its first page came: the list loading now is still the test of it.
         self._trying = None if spec == self.spec_of(name) else (name, spec, self.records.generation)
         self.bar.set_module(mdef, self.caps, spec)
+        if self.caps.saved_filters:
+            self._offer_saved(name)
+
+    def _offer_saved(self, module: str) -> None:
+        known = self.saved.get(module)
+        if known is not None:
+            self.bar.set_saved_filters(known)
+            return
+        self.browser.runner.run(
+            "saved-filters", self._read_saved(module), label="Reading saved filters"
+        )
+
+    async def _read_saved(self, module: str) -> None:
+        try:
+            filters = await self.browser.backend.saved_filters(module)
+        except CrmError as exc:
+            if self.bar.module is not None and self.bar.module.name == module:
+                self.bar.show_message(f"The saved filters could not be read: {exc.message}")
+            return
+        self.saved[module] = filters
+        if self.bar.module is not None and self.bar.module.name == module:
+            self.bar.set_saved_filters(filters)
 
     def _definition_changed(self, mdef: ModuleDef) -> None:
         if self.bar.module is not None and self.bar.module.name == mdef.name:
@@ -721,7 +798,14 @@ class FilterController(QObject):
         if trying is None or self.records.generation != trying[2]:
             return
         self._trying = None
-        if isinstance(error, Unsupported):
+        if isinstance(error, NotFound) and trying[1].saved is not None:
+            # Deleted in the CRM since it was offered: read the list again next time.
+            self.saved.pop(trying[0], None)
+            name = trying[1].saved.name
+            QTimer.singleShot(
+                0, self, lambda: self._refuse(trying[0], f"The saved filter “{name}” is gone.")
+            )
+        elif isinstance(error, Unsupported):
             why = f"{error.message} {error.advice}".strip()
             # After the other listeners of load_failed (the error banner): the reload
             # with the previous filter then hides what they showed.
