@@ -118,7 +118,8 @@ def test_a_saved_filter_is_chosen_by_keyboard_and_lists_what_it_says(
     settle(aio, ws)
     assert combo.currentText() == NO_SAVED_FILTER
     assert ws.filter_bar.spec.empty
-    assert ws.records.total is not None and ws.records.total > len(banking)
+    assert ws.records.total is not None
+    assert ws.records.total > len(banking)
 
 
 def test_a_saved_filter_gone_from_the_crm_says_so_and_the_list_stays(
