@@ -451,6 +451,7 @@ class FilterBar(QWidget):
         self.quick.setClearButtonEnabled(True)
         self.quick.setPlaceholderText("Filter (Ctrl+F)")
         self.quick.setAccessibleName("Quick filter")
+        self.quick.setMinimumWidth(140)
         self.add_button = QPushButton("Add condition")
         self.add_button.setToolTip("Filter on any field of this module")
         self.add_button.setAutoDefault(False)
@@ -466,7 +467,13 @@ class FilterBar(QWidget):
         self.saved = QComboBox()
         self.saved.setAccessibleName("Saved filter")
         self.saved.setToolTip("Filters saved in the CRM (ANDed with the rest of the filter)")
-        self.saved.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # A long name does not push the quick box away: the box shows its start, the
+        # popup the whole name.
+        self.saved.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.saved.setMinimumContentsLength(12)
+        self.saved.view().setTextElideMode(Qt.TextElideMode.ElideNone)
         self.saved.addItem(NO_SAVED_FILTER, "")
         self.saved.hide()
         self._saved_by_id: dict[str, SavedFilter] = {}
@@ -579,6 +586,9 @@ class FilterBar(QWidget):
         if f.id not in self._saved_by_id:
             self._saved_by_id[f.id] = f
             self.saved.addItem(f.name, f.id)
+            self.saved.setItemData(
+                self.saved.count() - 1, plain_tip(f.name), Qt.ItemDataRole.ToolTipRole
+            )
 
     def _show_saved(self, chosen: SavedFilter | None) -> None:
         if chosen is not None:
