@@ -630,7 +630,7 @@ class MainWindow(QMainWindow):
             return info.label if info is not None else module
 
         dlg = QuickOpen(
-            lambda text: backend.search(text, None, 30),
+            lambda text, limit: backend.search(text, None, limit),
             ws.runner,
             label,
             self,

@@ -5,6 +5,13 @@
 one key, so a newer search cancels the one it supersedes; results are grouped by
 module.  Errors and "no results" are shown in the popup as plain text.
 
+A search asks for :data:`FIRST_LIMIT` records.  When it answered that many (there may
+be more), a last entry "Show more results" is offered: Enter on it, a click, or
+Ctrl+Down anywhere searches the same text again for twice as many (up to
+:data:`MAX_LIMIT`), keeps the selection on the record it was on and shows the longer
+list; the entry goes once fewer than asked come back.  Typing starts again from
+:data:`FIRST_LIMIT`.
+
 :func:`open_ref` shows a chosen record in a workspace: after the record pane's
 unsaved-changes guard, it switches to the record's module, loads the record into
 the pane and selects its row once the list has it.
@@ -43,11 +50,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: text -> matching records (the connection's ``Backend.search``).
-SearchFn = Callable[[str], Awaitable[list[RecordRef]]]
+#: (text, at most how many) -> matching records (the connection's ``Backend.search``).
+SearchFn = Callable[[str, int], Awaitable[list[RecordRef]]]
 DEBOUNCE_MS = 250
 #: The runner key of quick-open searches: one at a time per connection.
 TASK_KEY = "quick_open"
+#: How many records a search asks for first; "Show more results" doubles it up to MAX_LIMIT.
+FIRST_LIMIT = 30
+MAX_LIMIT = 500
+#: The key that asks for more results, as shown in the entry.
+MORE_SHORTCUT = "Ctrl+Down"
+MORE_TEXT = f"Show more results ({MORE_SHORTCUT})"
+LOADING_MORE_TEXT = "Loading more results…"
 _REF_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -65,6 +79,7 @@ class QuickOpen(QDialog):
         parent: QWidget | None = None,
         *,
         title: str = "Quick open",
+        first_limit: int = FIRST_LIMIT,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
@@ -102,6 +117,13 @@ class QuickOpen(QDialog):
         layout.addWidget(self.results, 1)
         self.resize(560, 380)
         self.refs: list[RecordRef] = []
+        self.first_limit = max(1, min(first_limit, MAX_LIMIT))
+        #: How many records the list shown (or the search on its way) asked for.
+        self.limit = self.first_limit
+        #: The "Show more results" entry, while offered.
+        self.more_item: QTreeWidgetItem | None = None
+        self._shown_text = ""
+        self._loading_more = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -129,6 +151,7 @@ class QuickOpen(QDialog):
         if not text.strip():
             self._timer.stop()
             self.runner.cancel(TASK_KEY)
+            self._shown_text = ""
             self._show_refs([])
             self._set_state("Type to search this connection's records.")
             return
@@ -140,39 +163,96 @@ class QuickOpen(QDialog):
         text = self.box.text().strip()
         if not text:
             return None
+        self.limit = self.first_limit
+        self._loading_more = False
         self._set_state("Searching…")
-        return self.runner.run(TASK_KEY, self._search(text), label="Searching")
+        return self.runner.run(TASK_KEY, self._search(text, self.limit), label="Searching")
 
-    async def _search(self, text: str) -> None:
+    def show_more(self) -> asyncio.Task[None] | None:
+        """The "Show more results" entry: the same text again for twice as many; the task,
+        or None when no more are offered (or they are on their way already)."""
+        text = self.box.text().strip()
+        if (
+            self.more_item is None
+            or self._loading_more
+            or self._timer.isActive()
+            or text != self._shown_text
+        ):
+            return None
+        limit = min(self.limit * 2, MAX_LIMIT)
+        self._loading_more = True
+        self.more_item.setText(0, LOADING_MORE_TEXT)
+        self._set_state(f"Searching for up to {limit} results…")
+        return self.runner.run(TASK_KEY, self._search(text, limit, more=True), label="Searching")
+
+    async def _search(self, text: str, limit: int, *, more: bool = False) -> None:
         try:
-            refs = await self.search_fn(text)
+            refs = await self.search_fn(text, limit)
         except CrmError as exc:
             log.info("quick open search failed: %s", exc.message, exc_info=exc)
-            self._show_refs([])
-            self._set_state(f"Search failed: {exc.message} {exc.advice}".strip(), error=True)
+            self._failed(f"Search failed: {exc.message} {exc.advice}".strip(), more=more)
             return
         except Exception as exc:  # shown in the popup, logged with its traceback
             log.error("quick open search failed", exc_info=exc)
             _title, message, advice = describe(exc)
-            self._show_refs([])
-            self._set_state(f"Search failed: {message} {advice}".strip(), error=True)
+            self._failed(f"Search failed: {message} {advice}".strip(), more=more)
             return
+        finally:
+            if more:
+                self._loading_more = False
+                if self.more_item is not None:  # cancelled: offered again
+                    self.more_item.setText(0, MORE_TEXT)
         if self.box.text().strip() != text:
             return  # typed on since; the next search is on its way
-        self._show_refs(refs)
+        # Where the selection is now: the same record stays selected in the longer list;
+        # on the entry itself, the first record it brought.
+        kept = self.current_ref() if more else None
+        on_more = more and self.more_item is not None and self.current_is_more()
+        before = {(r.module, r.id) for r in self.refs}
+        scroll = self.results.verticalScrollBar().value()
+        self.limit = limit
+        self._shown_text = text
+        offer = len(refs) >= limit and limit < MAX_LIMIT
+        self._show_refs(refs, more=offer)
+        if more:
+            target = kept
+            if on_more:
+                target = next((r for r in self.refs if (r.module, r.id) not in before), None)
+            self.results.verticalScrollBar().setValue(scroll)
+            item = self._item_of(target) if target is not None else None
+            if item is None and on_more:
+                item = self.more_item if self.more_item is not None else self._last_row()
+            if item is not None:
+                self.results.setCurrentItem(item)
+                self.results.scrollToItem(item)
         if refs:
             n = len(refs)
-            self._set_state(f"{n} result{'s' if n != 1 else ''} — ↑↓ to choose, Enter to open")
+            hint = f"{n} result{'s' if n != 1 else ''} — ↑↓ to choose, Enter to open"
+            if offer:
+                hint += f", {MORE_SHORTCUT} for more"
+            elif len(refs) >= limit:
+                hint = f"The first {n} results — type more to narrow them; ↑↓, Enter to open"
+            self._set_state(hint)
         else:
             self._set_state(f"No results for “{text}”.")
+
+    def _failed(self, text: str, *, more: bool) -> None:
+        """A search failed: the state says so; a fresh search's list empties, while the
+        results shown stay when asking for more failed (the entry offered again)."""
+        if not more:
+            self._shown_text = ""
+            self._show_refs([])
+        self._set_state(text, error=True)
 
     def _set_state(self, text: str, *, error: bool = False) -> None:
         self.state.setText(text)
         self.state.setProperty("error", error)
         self.state.setStyleSheet("color: #b00020;" if error else "color: palette(mid);")
 
-    def _show_refs(self, refs: list[RecordRef]) -> None:
-        """Results grouped by module, in the order the modules first appear."""
+    def _show_refs(self, refs: list[RecordRef], *, more: bool = False) -> None:
+        """Results grouped by module, in the order the modules first appear; with
+        ``more``, the "Show more results" entry last."""
+        self.more_item = None
         self.results.clear()
         groups: dict[str, list[RecordRef]] = {}
         for ref in refs:
@@ -195,8 +275,39 @@ class QuickOpen(QDialog):
                 item.setForeground(1, self.palette().placeholderText())
                 self.results.addTopLevelItem(item)
                 first = first or item
+        if more:
+            entry = QTreeWidgetItem([MORE_TEXT, ""])
+            entry.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            italic = QFont(self.results.font())
+            italic.setItalic(True)
+            entry.setFont(0, italic)
+            entry.setForeground(0, self.palette().link())
+            entry.setToolTip(0, f"Search again for up to {min(self.limit * 2, MAX_LIMIT)} results.")
+            self.results.addTopLevelItem(entry)
+            entry.setFirstColumnSpanned(True)
+            self.more_item = entry
         if first is not None:
             self.results.setCurrentItem(first)
+
+    def _item_of(self, ref: RecordRef) -> QTreeWidgetItem | None:
+        for i in range(self.results.topLevelItemCount()):
+            item = self.results.topLevelItem(i)
+            if item is not None and item.data(0, _REF_ROLE) == ref:
+                return item
+        return None
+
+    def _last_row(self) -> QTreeWidgetItem | None:
+        rows = self._rows()
+        return rows[-1] if rows else None
+
+    def _rows(self) -> list[QTreeWidgetItem]:
+        """The lines one can select: the records, then the "Show more results" entry."""
+        items = [self.results.topLevelItem(i) for i in range(self.results.topLevelItemCount())]
+        return [
+            it
+            for it in items
+            if it is not None and (it.data(0, _REF_ROLE) is not None or it is self.more_item)
+        ]
 
     # -- choosing ----------------------------------------------------------------------
     def current_ref(self) -> RecordRef | None:
@@ -204,10 +315,15 @@ class QuickOpen(QDialog):
         ref = item.data(0, _REF_ROLE) if item is not None else None
         return ref if isinstance(ref, RecordRef) else None
 
+    def current_is_more(self) -> bool:
+        """Whether the "Show more results" entry is selected."""
+        current = self.results.currentItem()
+        return current is not None and current is self.more_item
+
     def move_selection(self, step: int) -> None:
-        """Up / Down from the search box: the next record row, skipping module headings."""
-        items = [self.results.topLevelItem(i) for i in range(self.results.topLevelItemCount())]
-        rows = [it for it in items if it is not None and it.data(0, _REF_ROLE) is not None]
+        """Up / Down from the search box: the next record row (or the "Show more results"
+        entry at the end), skipping module headings."""
+        rows = self._rows()
         if not rows:
             return
         current = self.results.currentItem()
@@ -221,6 +337,9 @@ class QuickOpen(QDialog):
             # Enter before the debounce ran: search first, the user picks then.
             self.search_now()
             return
+        if self.current_is_more():
+            self.show_more()
+            return
         ref = self.current_ref()
         if ref is None:
             return
@@ -232,6 +351,10 @@ class QuickOpen(QDialog):
         if watched is self.box and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             key = event.key()
+            ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            if key == Qt.Key.Key_Down and ctrl:
+                self.show_more()
+                return True
             steps = {
                 Qt.Key.Key_Down: 1,
                 Qt.Key.Key_Up: -1,
