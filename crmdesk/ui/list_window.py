@@ -25,6 +25,7 @@ from crmdesk.core.schema import ModuleDef
 from crmdesk.ui.actions import LIST_WINDOW_ACTIONS, install_actions
 from crmdesk.ui.connections import Connection
 from crmdesk.ui.errors import ErrorPresenter
+from crmdesk.ui.forms.write_guard import confirm_no_writes
 from crmdesk.ui.operations import RecordChange
 from crmdesk.ui.tasks import TaskRunner
 from crmdesk.ui.views.module_tree import kind_icon
@@ -142,7 +143,8 @@ class RecordListWindow(QMainWindow):
         """QWidget.closeEvent: ask about an unsaved edit (Save closes once the server
         accepted it, Cancel keeps the window), then stop every load of this window."""
         if not self._force and not (
-            self.workspace.cells.confirm("Closing the window")
+            confirm_no_writes(self, [self.runner], "Close", self._close_later)
+            and self.workspace.cells.confirm("Closing the window")
             and self.workspace.detail.guard(lambda: None, after_save=self._close_later)
         ):
             event.ignore()

@@ -43,6 +43,7 @@ from crmdesk.ui.connections import (
 )
 from crmdesk.ui.errors import ErrorPresenter
 from crmdesk.ui.forms.pane import RecordPane
+from crmdesk.ui.forms.write_guard import confirm_no_writes
 from crmdesk.ui.list_window import ListWindows, RecordListWindow
 from crmdesk.ui.models.modules import ConnectionTreeModel, ModuleTreeModel
 from crmdesk.ui.models.records import RecordTableModel
@@ -406,6 +407,9 @@ class MainWindow(QMainWindow):
         def again() -> None:  # a window's edit was saved: ask about the rest, then close
             QTimer.singleShot(0, lambda: self.disconnect_connection(cid))
 
+        runners = [ws.runner] + [w.runner for w in self.list_windows.of(cid)]
+        if not confirm_no_writes(self, runners, "Disconnect", again):
+            return
         if not self.list_windows.guard(cid, again):
             return
         if not ws.cells.confirm("Disconnecting"):
@@ -761,6 +765,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """QWidget.closeEvent: ask about unsaved changes (in any connection), then stop
         every load.  The connections are let go by :meth:`shutdown`."""
+        runners = [ws.runner for ws in self.workspaces.values()]
+        runners += [w.runner for w in self.list_windows.windows]
+        if not confirm_no_writes(self, runners, "Quit", self._close_later):
+            event.ignore()  # waits for the writes, then closes
+            return
         for cid, ws in list(self.workspaces.items()):
             if not ws.detail.dirty and not ws.cells.unsaved():
                 continue

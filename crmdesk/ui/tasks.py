@@ -109,6 +109,14 @@ class TaskRunner(QObject):
     def busy(self) -> bool:
         return any(not t.done() for t in self._tasks.values())
 
+    def running_under(self, prefixes: tuple[str, ...]) -> list[tuple[str, asyncio.Future[Any]]]:
+        """(label, task) of each unfinished task whose key starts with one of ``prefixes``."""
+        return [
+            (self._labels.get(key, key), task)
+            for key, task in self._tasks.items()
+            if key.startswith(prefixes) and not task.done()
+        ]
+
     async def shutdown(self) -> None:
         """Cancel everything and wait until the tasks have unwound."""
         tasks = [t for t in self._tasks.values() if not t.done()]

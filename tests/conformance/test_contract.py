@@ -214,8 +214,9 @@ def _cases(marker: str, spec: DialectSpec) -> dict[Op, tuple[Any, set[str]]]:
     }
 
 
-#: Operators with a test of their own (they need dates around today, or starred records).
-_OWN_TESTS = frozenset({Op.PERIOD, Op.FAVORITE})
+#: Operators with a test of their own (they need dates around today, or starred records,
+#: or filters saved in the CRM: tests/unit/test_sugarcrm_saved_filters.py, every dialect).
+_OWN_TESTS = frozenset({Op.PERIOD, Op.FAVORITE, Op.SAVED})
 
 
 def test_every_operator_is_tested() -> None:

@@ -779,7 +779,13 @@ class SugarCrmBackend(Backend):
     async def search(
         self, text: str, modules: Sequence[str] | None = None, limit: int = 20
     ) -> list[RecordRef]:
-        params: list[tuple[str, str | int | float]] = [("q", text), ("max_num", limit)]
+        # Without Elasticsearch, Sugar caps each module at max_num_module (20) whatever
+        # max_num says: ask for as many per module as in all.
+        params: list[tuple[str, str | int | float]] = [
+            ("q", text),
+            ("max_num", limit),
+            ("max_num_module", limit),
+        ]
         if modules:
             params.append(("module_list", ",".join(modules)))
         body = await self._call("GET", "search", params=params)
