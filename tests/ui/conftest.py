@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from helpers.admin_util import collect_garbage
+from helpers.demo_window import demo_window
 from helpers.fake_backend import FakeBackend
 from helpers.qasync_loop import AsyncDriver, RecordingSink, qasync_loop
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from crmdesk.demo.server import DemoServer
+from crmdesk.ui.main_window import MainWindow
 from crmdesk.ui.tasks import TaskRunner
 
 
@@ -55,3 +60,15 @@ def _private_cache_dir(
 ) -> None:
     """Connections cache metadata under the platform cache dir: never the user's own."""
     monkeypatch.setenv("CRMDESK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def demo_main(
+    qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer, tmp_path: Path
+) -> Iterator[MainWindow]:
+    """A main window on the demo CRM (in-memory keyring), garbage collected on the main
+    thread before and after; closed cleanly afterwards."""
+    collect_garbage()
+    with demo_window(qtbot, aio, demo_server, tmp_path) as win:
+        yield win
+    collect_garbage()

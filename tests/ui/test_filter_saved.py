@@ -5,22 +5,16 @@ the CRM has none."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from helpers.admin_util import collect_garbage
-from helpers.demo_window import demo_window, open_demo, open_module, settle
+from helpers.demo_window import open_demo, open_module, settle
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from pytestqt.qtbot import QtBot
 
 from crmdesk.core.backend import Backend
 from crmdesk.core.query import Condition, Filter, Op, Query, and_
 from crmdesk.core.records import PageRequest
 from crmdesk.demo import sugarcrm as demo_sugar
-from crmdesk.demo.server import DemoServer
 from crmdesk.ui.main_window import MainWindow
 from crmdesk.ui.views.filter_bar import NO_SAVED_FILTER
 from crmdesk.ui.workspace import Workspace
@@ -30,19 +24,9 @@ pytestmark = pytest.mark.qt_log_ignore(
 )
 
 
-@pytest.fixture(autouse=True)
-def _main_thread_gc() -> Iterator[None]:
-    collect_garbage()
-    yield
-    collect_garbage()
-
-
 @pytest.fixture
-def window(
-    qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer, tmp_path: Path
-) -> Iterator[MainWindow]:
-    with demo_window(qtbot, aio, demo_server, tmp_path) as win:
-        yield win
+def window(demo_main: MainWindow) -> MainWindow:
+    return demo_main
 
 
 def ids_shown(aio: AsyncDriver, ws: Workspace) -> set[str]:

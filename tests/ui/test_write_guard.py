@@ -8,18 +8,14 @@ Wait (the default) lets the save land, then the disconnect or close happens by i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from helpers.admin_util import collect_garbage
-from helpers.demo_window import demo_window, open_demo, open_module, settle
+from helpers.demo_window import open_demo, open_module, settle
 from helpers.edit_util import answer_box
 from helpers.qasync_loop import AsyncDriver
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
-from pytestqt.qtbot import QtBot
 
 from crmdesk.backends import open_backend
 from crmdesk.core.query import Condition, Op
@@ -37,19 +33,9 @@ pytestmark = pytest.mark.qt_log_ignore(
 SLOW = "delay:2.5"
 
 
-@pytest.fixture(autouse=True)
-def _main_thread_gc() -> Iterator[None]:
-    collect_garbage()
-    yield
-    collect_garbage()
-
-
 @pytest.fixture
-def window(
-    qtbot: QtBot, aio: AsyncDriver, demo_server: DemoServer, tmp_path: Path
-) -> Iterator[MainWindow]:
-    with demo_window(qtbot, aio, demo_server, tmp_path) as win:
-        yield win
+def window(demo_main: MainWindow) -> MainWindow:
+    return demo_main
 
 
 def own_account(
